@@ -1,1 +1,7 @@
+//! The `ember` command line: configuration loading, ingestion, and the
+//! wiring of connectors into the engine. The binary (`main.rs`) only parses
+//! arguments and prints.
 
+pub mod config;
+pub mod ingest;
+pub mod runner;

@@ -1,1 +1,333 @@
-fn main(){}
+//! `ember`: run, feed and check Ember pipelines.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use ember::config::LoadedPipeline;
+use ember::ingest::{produce, ProduceOptions};
+use ember::runner::build_pipeline;
+use ember_engine::trigger::parse_duration;
+use ember_engine::{BatchReport, Reporter, RunSummary, Trigger};
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::sync::watch;
+
+/// Ember: a real-time Kafka → DataFusion SQL → Cassandra pipeline.
+#[derive(Parser, Debug)]
+#[command(name = "ember", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a pipeline: read Kafka in micro-batches, run its SQL, upsert into Cassandra.
+    Run {
+        /// The pipeline file (e.g. pipelines/users.toml).
+        pipeline: PathBuf,
+        /// Override the file's trigger: "available-now" processes everything up to the
+        /// end offsets seen at start and exits 0; "500ms" runs continuously.
+        #[arg(long)]
+        trigger: Option<Trigger>,
+        /// Print the run's totals as one JSON line at the end (for schedulers).
+        #[arg(long)]
+        summary_json: bool,
+    },
+    /// Produce randomuser-shaped records to Kafka (generator or --api-url).
+    Produce {
+        #[arg(long, default_value = "127.0.0.1:9092", env = "EMBER_SOURCE__BROKERS")]
+        brokers: String,
+        #[arg(long, default_value = "users_created")]
+        topic: String,
+        /// Create the topic with this many partitions if it is missing.
+        #[arg(long)]
+        partitions: Option<i32>,
+        /// How many records (default 1000 unless --duration is given).
+        #[arg(long)]
+        count: Option<u64>,
+        /// At most this many records per second.
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Stop after this long ("30s", "5m").
+        #[arg(long, value_parser = parse_duration)]
+        duration: Option<Duration>,
+        /// Seed of the generator (and of the ids given to API users).
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Fetch users from a randomuser.me-format API instead of generating them.
+        #[arg(long)]
+        api_url: Option<String>,
+        /// Users per API request (results=N).
+        #[arg(long, default_value_t = 500)]
+        api_page_size: usize,
+        /// Print the totals as one JSON line at the end.
+        #[arg(long)]
+        summary_json: bool,
+    },
+    /// Validate a pipeline file offline and list the EMBER_ variables it read.
+    Check { pipeline: PathBuf },
+}
+
+fn main() -> std::process::ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> Result<()> {
+    match command {
+        Command::Run {
+            pipeline,
+            trigger,
+            summary_json,
+        } => run(pipeline, trigger, summary_json).await,
+        Command::Produce {
+            brokers,
+            topic,
+            partitions,
+            count,
+            rate,
+            duration,
+            seed,
+            api_url,
+            api_page_size,
+            summary_json,
+        } => {
+            let count = count.or(if duration.is_none() { Some(1000) } else { None });
+            let opts = ProduceOptions {
+                brokers,
+                topic,
+                partitions,
+                count,
+                rate,
+                duration,
+                seed,
+                api_url,
+                api_page_size,
+                kafka_options: Default::default(),
+            };
+            run_produce(opts, summary_json).await
+        }
+        Command::Check { pipeline } => check(pipeline),
+    }
+}
+
+async fn run(pipeline: PathBuf, trigger: Option<Trigger>, summary_json: bool) -> Result<()> {
+    let loaded = LoadedPipeline::load(&pipeline, std::env::vars())?;
+    let mut engine = build_pipeline(&loaded, trigger).await?;
+    let spec = engine.spec().clone();
+    println!(
+        "ember run {}: {} → {} ({} SQL file(s)), trigger {}",
+        spec.name,
+        loaded.config.source.topic,
+        loaded
+            .config
+            .sinks
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
+        spec.sql_files.len(),
+        spec.trigger
+    );
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested: finishing the batch in flight");
+        let _ = stop.send(true);
+    });
+    let mut reporter = LineReporter;
+    let summary = engine.run(&mut reporter, stopped).await?;
+    print_run_summary(&summary);
+    if summary_json {
+        println!("{}", summary_json_line(&summary));
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = tokio::signal::ctrl_c() => {},
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// One line per batch on stdout.
+struct LineReporter;
+
+impl Reporter for LineReporter {
+    fn batch_done(&mut self, r: &BatchReport) {
+        println!(
+            "batch {:>5} | in {:>7} | written {:>7} | rejected {:>5} | {:>6} ms | {:>9.0} rows/s",
+            r.batch_id,
+            r.rows_in,
+            r.total_written(),
+            r.rejected,
+            r.duration.as_millis(),
+            r.rows_per_sec()
+        );
+    }
+}
+
+fn print_run_summary(s: &RunSummary) {
+    let secs = s.duration.as_secs_f64().max(1e-9);
+    println!(
+        "done: {} batch(es), {} record(s) in, {} decoded, {} rejected, {} row(s) written in {:.1} s ({:.0} rows/s)",
+        s.batches,
+        s.rows_in,
+        s.decoded,
+        s.rejected,
+        s.total_written(),
+        secs,
+        s.rows_in as f64 / secs
+    );
+    for (sink, n) in &s.written {
+        println!("  {sink}: {n} row(s)");
+    }
+}
+
+fn summary_json_line(s: &RunSummary) -> String {
+    let written: serde_json::Map<String, serde_json::Value> = s
+        .written
+        .iter()
+        .map(|(k, v)| (k.clone(), (*v).into()))
+        .collect();
+    serde_json::json!({
+        "batches": s.batches,
+        "rows_in": s.rows_in,
+        "decoded": s.decoded,
+        "rejected": s.rejected,
+        "written": written,
+        "written_total": s.total_written(),
+        "seconds": s.duration.as_secs_f64(),
+    })
+    .to_string()
+}
+
+async fn run_produce(opts: ProduceOptions, summary_json: bool) -> Result<()> {
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = match opts.count {
+            Some(n) => ProgressBar::new(n),
+            None => ProgressBar::no_length(),
+        };
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} records, {per_sec}, eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let summary = produce(&opts, |n| bar.set_position(n)).await?;
+    bar.finish_and_clear();
+    let secs = summary.elapsed.as_secs_f64().max(1e-9);
+    println!(
+        "produced {} record(s) to {} from the {} in {:.1} s ({:.0} records/s)",
+        summary.produced,
+        summary.topic,
+        summary.source,
+        secs,
+        summary.produced as f64 / secs
+    );
+    if summary_json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "produced": summary.produced,
+                "topic": summary.topic,
+                "source": summary.source,
+                "seconds": secs,
+            })
+        );
+    }
+    Ok(())
+}
+
+fn check(pipeline: PathBuf) -> Result<()> {
+    let loaded = LoadedPipeline::load(&pipeline, std::env::vars())?;
+    let c = &loaded.config;
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header(vec!["setting", "value"]);
+    table.add_row(vec!["pipeline".to_string(), c.name.clone()]);
+    table.add_row(vec!["trigger".to_string(), c.trigger.to_string()]);
+    table.add_row(vec![
+        "source".to_string(),
+        format!("kafka {} @ {}", c.source.topic, c.source.brokers),
+    ]);
+    table.add_row(vec!["consumer group".to_string(), loaded.group_id()]);
+    table.add_row(vec!["source table".to_string(), c.source.table.clone()]);
+    table.add_row(vec![
+        "max records / batch".to_string(),
+        c.source.max_records.to_string(),
+    ]);
+    for (name, sink) in &c.sinks {
+        table.add_row(vec![
+            format!("sink {name}"),
+            format!(
+                "cassandra {}.{} @ {}",
+                sink.keyspace,
+                sink.table.as_deref().unwrap_or(name),
+                sink.contact_points.join(",")
+            ),
+        ]);
+    }
+    for sql in &c.sql {
+        table.add_row(vec!["sql".to_string(), sql.display().to_string()]);
+    }
+    println!("{table}");
+    if loaded.overrides.is_empty() {
+        println!("no EMBER_ variables applied");
+    } else {
+        println!("EMBER_ variables applied:");
+        for o in &loaded.overrides {
+            println!("  {} → {} = {}", o.var, o.path.join("."), o.shown);
+        }
+    }
+    println!("{}: ok", pipeline.display());
+    Ok(())
+}
+
+/// Logs go to stderr: `EMBER_LOG` filters (default `info`),
+/// `EMBER_LOG_FORMAT=json` switches to JSON lines.
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("EMBER_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("warn,scylla::network::connection=error,ember=info,ember_engine=info,ember_connectors=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("EMBER_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

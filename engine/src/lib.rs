@@ -1,1 +1,25 @@
+//! Ember's micro-batch engine.
+//!
+//! The data path reads top to bottom in [`pipeline`]: a [`Source`] hands out
+//! raw records, the decoder turns them into one Arrow batch, every SQL
+//! transform runs on it through DataFusion and writes into its sink table,
+//! and only when every sink acknowledged the batch is the source committed.
+//!
+//! The engine knows connectors only through traits: a source is a
+//! [`Source`], a sink is any DataFusion `TableProvider` whose `insert_into`
+//! writes somewhere.
 
+pub mod batch_context;
+pub mod error;
+pub mod pipeline;
+pub mod report;
+pub mod source;
+pub mod sql;
+pub mod trigger;
+
+pub use batch_context::BatchContext;
+pub use error::EngineError;
+pub use pipeline::{Pipeline, PipelineSpec, RunSummary};
+pub use report::{BatchReport, Reporter};
+pub use source::{OffsetRange, OffsetRanges, RawRecord, Source, SourceError};
+pub use trigger::Trigger;

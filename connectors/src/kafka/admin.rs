@@ -1,0 +1,53 @@
+//! Topic administration.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::types::RDKafkaErrorCode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaAdminError {
+    #[error("cannot reach Kafka at {brokers}: {message}")]
+    Connect { brokers: String, message: String },
+    #[error("cannot create topic `{topic}`: {message}")]
+    Create { topic: String, message: String },
+}
+
+/// Creates `topic` with `partitions` partitions unless it exists already.
+/// Returns true if it was created.
+pub async fn ensure_topic(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+) -> Result<bool, KafkaAdminError> {
+    let admin: AdminClient<DefaultClientContext> = super::client_config(brokers, [])
+        .create()
+        .map_err(|e| KafkaAdminError::Connect {
+            brokers: brokers.into(),
+            message: e.to_string(),
+        })?;
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results =
+        admin
+            .create_topics([&new], &opts)
+            .await
+            .map_err(|e| KafkaAdminError::Create {
+                topic: topic.into(),
+                message: e.to_string(),
+            })?;
+    for result in results {
+        match result {
+            Ok(_) => return Ok(true),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => return Ok(false),
+            Err((_, code)) => {
+                return Err(KafkaAdminError::Create {
+                    topic: topic.into(),
+                    message: code.to_string(),
+                })
+            }
+        }
+    }
+    Ok(false)
+}

@@ -1,0 +1,77 @@
+//! `[source]` of a pipeline file.
+
+use std::collections::BTreeMap;
+
+use ember_decode::SourceSchema;
+use serde::{Deserialize, Serialize};
+
+/// A Kafka topic read as a stream of JSON records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSourceConfig {
+    /// Always `"kafka"` for now; reserved for other sources.
+    #[serde(rename = "type", default = "default_type")]
+    pub kind: String,
+    /// Bootstrap servers, `host:port[,host:port…]`.
+    #[serde(default = "default_brokers")]
+    pub brokers: String,
+    /// The topic to read.
+    pub topic: String,
+    /// Consumer group. Default: `ember-<pipeline name>`.
+    #[serde(default)]
+    pub group_id: Option<String>,
+    /// The table name the SQL reads the batch from (independent of the topic).
+    #[serde(default = "default_table")]
+    pub table: String,
+    /// Payload format; `json` is the only one today.
+    #[serde(default = "default_format")]
+    pub format: String,
+    /// Where a group with no committed offsets starts.
+    #[serde(default)]
+    pub starting_offsets: StartingOffsets,
+    /// The most records in one micro-batch: the bound on memory per batch.
+    #[serde(default = "default_max_records")]
+    pub max_records: usize,
+    /// The fields decoded from each record, in order. Default: the
+    /// `users_created` contract.
+    #[serde(default = "SourceSchema::users_created")]
+    pub schema: SourceSchema,
+    /// Extra librdkafka consumer properties, passed through verbatim
+    /// (e.g. `"fetch.max.bytes" = "1048576"`).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+/// Where a consumer group without committed offsets starts reading.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StartingOffsets {
+    #[default]
+    Earliest,
+    Latest,
+}
+
+impl StartingOffsets {
+    pub(crate) fn as_reset(self) -> &'static str {
+        match self {
+            StartingOffsets::Earliest => "earliest",
+            StartingOffsets::Latest => "latest",
+        }
+    }
+}
+
+fn default_type() -> String {
+    "kafka".into()
+}
+fn default_brokers() -> String {
+    "127.0.0.1:9092".into()
+}
+fn default_table() -> String {
+    "users_created".into()
+}
+fn default_format() -> String {
+    "json".into()
+}
+fn default_max_records() -> usize {
+    20_000
+}

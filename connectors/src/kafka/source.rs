@@ -1,0 +1,274 @@
+//! `KafkaSource`: a consumer-group member that hands out micro-batches and
+//! commits offsets only when told to.
+//!
+//! Auto-commit and auto offset store are off: the engine commits a batch's
+//! end offsets after every sink acknowledged it, so a crash replays a batch
+//! rather than losing it.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use ember_engine::source::{OffsetRanges, RawRecord, Source, SourceError};
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use super::config::{KafkaSourceConfig, StartingOffsets};
+
+const METADATA_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Logs group membership changes, which explain pauses in the stream.
+pub struct SourceContext;
+
+impl ClientContext for SourceContext {}
+
+impl ConsumerContext for SourceContext {
+    fn pre_rebalance(
+        &self,
+        _consumer: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &Rebalance<'_>,
+    ) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                tracing::info!(partitions = tpl.count(), "partitions assigned")
+            }
+            Rebalance::Revoke(tpl) => {
+                tracing::info!(partitions = tpl.count(), "partitions revoked")
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+        }
+    }
+}
+
+type Inner = StreamConsumer<SourceContext>;
+
+/// Reads one topic as a member of a consumer group.
+pub struct KafkaSource {
+    consumer: Arc<Inner>,
+    topic: String,
+    brokers: String,
+    /// Available-now runs only: each partition's end offset seen at start.
+    end_offsets: Option<BTreeMap<i32, i64>>,
+    /// The next offset to process, per partition, as far as known.
+    positions: BTreeMap<i32, i64>,
+    paused: HashSet<i32>,
+}
+
+impl KafkaSource {
+    /// Joins `group_id` on the configured topic. With `available_now`, the
+    /// end offsets of every partition are fixed now, and the source is
+    /// finished once every partition reached its end.
+    pub async fn connect(
+        config: &KafkaSourceConfig,
+        group_id: &str,
+        available_now: bool,
+    ) -> Result<Self, SourceError> {
+        let mut client = super::client_config(&config.brokers, []);
+        client
+            .set("group.id", group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", config.starting_offsets.as_reset())
+            .set("enable.partition.eof", "false")
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000")
+            // Bound what librdkafka prefetches: memory stays flat whatever
+            // the backlog (backpressure comes from max_records, not buffers).
+            .set("queued.max.messages.kbytes", "32768");
+        for (k, v) in &config.options {
+            client.set(k, v);
+        }
+        let consumer: Inner = client
+            .create_with_context(SourceContext)
+            .map_err(|e| SourceError::Connection(e.to_string()))?;
+        let consumer = Arc::new(consumer);
+        consumer
+            .subscribe(&[&config.topic])
+            .map_err(|e| SourceError::Connection(e.to_string()))?;
+
+        let mut source = KafkaSource {
+            consumer,
+            topic: config.topic.clone(),
+            brokers: config.brokers.clone(),
+            end_offsets: None,
+            positions: BTreeMap::new(),
+            paused: HashSet::new(),
+        };
+        if available_now {
+            source.fix_end_offsets(config.starting_offsets).await?;
+        }
+        Ok(source)
+    }
+
+    /// Records, per partition, where this run starts and where it ends.
+    async fn fix_end_offsets(&mut self, starting: StartingOffsets) -> Result<(), SourceError> {
+        let consumer = self.consumer.clone();
+        let topic = self.topic.clone();
+        let (ends, starts) =
+            tokio::task::spawn_blocking(move || bounds(&consumer, &topic, starting))
+                .await
+                .map_err(|e| SourceError::Other(e.to_string()))??;
+        tracing::info!(topic = %self.topic, partitions = ends.len(), "available-now: end offsets fixed");
+        self.positions = starts;
+        self.end_offsets = Some(ends);
+        Ok(())
+    }
+
+    fn finished(&self) -> bool {
+        match &self.end_offsets {
+            Some(ends) => ends
+                .iter()
+                .all(|(p, end)| self.positions.get(p).is_some_and(|pos| pos >= end)),
+            None => false,
+        }
+    }
+
+    fn pause(&mut self, partition: i32) {
+        if self.paused.insert(partition) {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition(&self.topic, partition);
+            if let Err(e) = self.consumer.pause(&tpl) {
+                tracing::debug!(partition, error = %e, "pause failed");
+            }
+        }
+    }
+}
+
+/// End offsets (high watermarks) and start positions of every partition.
+fn bounds(
+    consumer: &Inner,
+    topic: &str,
+    starting: StartingOffsets,
+) -> Result<(BTreeMap<i32, i64>, BTreeMap<i32, i64>), SourceError> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), METADATA_TIMEOUT)
+        .map_err(|e| SourceError::Connection(e.to_string()))?;
+    let Some(meta) = metadata.topics().iter().find(|t| t.name() == topic) else {
+        return Err(SourceError::Other(format!("topic `{topic}` not found")));
+    };
+    if let Some(err) = meta.error() {
+        return Err(SourceError::Other(format!(
+            "topic `{topic}`: {:?}",
+            rdkafka::types::RDKafkaErrorCode::from(err)
+        )));
+    }
+    let mut tpl = TopicPartitionList::new();
+    let mut ends = BTreeMap::new();
+    let mut lows = BTreeMap::new();
+    for p in meta.partitions() {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, p.id(), METADATA_TIMEOUT)
+            .map_err(|e| SourceError::Connection(e.to_string()))?;
+        ends.insert(p.id(), high);
+        lows.insert(p.id(), low);
+        tpl.add_partition(topic, p.id());
+    }
+    // A group's coordinator may still be loading (a new group, a restarted
+    // broker): that answer is transient, so ask again for a while.
+    let started = Instant::now();
+    let committed = loop {
+        match consumer.committed_offsets(tpl.clone(), METADATA_TIMEOUT) {
+            Ok(c) => break c,
+            Err(e) if started.elapsed() < METADATA_TIMEOUT * 2 => {
+                tracing::debug!(error = %e, "committed offsets not available yet; retrying");
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            Err(e) => return Err(SourceError::Connection(e.to_string())),
+        }
+    };
+    let mut starts = BTreeMap::new();
+    for (&p, &high) in &ends {
+        let low = lows[&p];
+        let start = match committed.find_partition(topic, p).map(|e| e.offset()) {
+            Some(Offset::Offset(n)) if n < low => {
+                tracing::warn!(partition = p, committed = n, earliest = low, "committed offset no longer exists; records were deleted before they were processed");
+                low
+            }
+            Some(Offset::Offset(n)) => n,
+            _ => match starting {
+                StartingOffsets::Earliest => low,
+                StartingOffsets::Latest => high,
+            },
+        };
+        starts.insert(p, start);
+    }
+    Ok((ends, starts))
+}
+
+#[async_trait]
+impl Source for KafkaSource {
+    async fn next_batch(
+        &mut self,
+        max_records: usize,
+        deadline: Instant,
+    ) -> Result<Option<Vec<RawRecord>>, SourceError> {
+        let mut out = Vec::new();
+        loop {
+            if self.finished() {
+                return Ok((!out.is_empty()).then_some(out));
+            }
+            if out.len() >= max_records {
+                return Ok(Some(out));
+            }
+            let message = match tokio::time::timeout_at(deadline.into(), self.consumer.recv()).await
+            {
+                Err(_) => return Ok(Some(out)),
+                Ok(Err(e)) => {
+                    if let KafkaError::MessageConsumptionFatal(code) = e {
+                        return Err(SourceError::Connection(code.to_string()));
+                    }
+                    // Broker restarts and transport errors: librdkafka
+                    // reconnects by itself; keep polling, but not hot.
+                    tracing::warn!(error = %e, "kafka consume error; retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+                Ok(Ok(m)) => m,
+            };
+            let (partition, offset) = (message.partition(), message.offset());
+            let end = self
+                .end_offsets
+                .as_ref()
+                .and_then(|e| e.get(&partition))
+                .copied();
+            if end.is_some_and(|end| offset >= end) {
+                self.pause(partition);
+                continue;
+            }
+            out.push(RawRecord {
+                partition,
+                offset,
+                timestamp_ms: message.timestamp().to_millis(),
+                key: message.key().map(<[u8]>::to_vec),
+                value: message.payload().map(<[u8]>::to_vec),
+            });
+            self.positions.insert(partition, offset + 1);
+            if end.is_some_and(|end| offset + 1 >= end) {
+                self.pause(partition);
+            }
+        }
+    }
+
+    async fn commit(&mut self, ranges: &OffsetRanges) -> Result<(), SourceError> {
+        if ranges.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (&partition, range) in ranges {
+            tpl.add_partition_offset(&self.topic, partition, Offset::Offset(range.end))
+                .map_err(|e| SourceError::Commit(e.to_string()))?;
+        }
+        let consumer = self.consumer.clone();
+        tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync))
+            .await
+            .map_err(|e| SourceError::Commit(e.to_string()))?
+            .map_err(|e| SourceError::Commit(e.to_string()))
+    }
+
+    fn describe(&self) -> String {
+        format!("kafka {}@{}", self.topic, self.brokers)
+    }
+}

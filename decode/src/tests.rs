@@ -1,0 +1,128 @@
+use super::*;
+use arrow::array::AsArray;
+
+const ID: &str = "6f1c5a5e-4b2d-4c1e-9a43-2d1f5e8b7c90";
+
+fn decode(records: &[&[u8]]) -> Decoded {
+    let payloads: Vec<Option<&[u8]>> = records.iter().map(|r| Some(*r)).collect();
+    JsonDecoder::new(SourceSchema::users_created()).decode(&payloads)
+}
+
+fn col<'a>(d: &'a Decoded, name: &str) -> &'a StringArray {
+    d.batch.column_by_name(name).unwrap().as_string::<i32>()
+}
+
+#[test]
+fn good_records_become_rows_in_order() {
+    let a = format!(r#"{{"id":"{ID}","first_name":"Ana","post_code":"AB1 2CD"}}"#);
+    let b = format!(r#"{{"id":"{ID}","first_name":"Bo","post_code":12345,"extra":{{"x":1}}}}"#);
+    let d = decode(&[a.as_bytes(), b.as_bytes()]);
+    assert!(d.rejects.is_empty(), "{:?}", d.rejects);
+    assert_eq!(d.rows, vec![0, 1]);
+    assert_eq!(col(&d, "first_name").value(1), "Bo");
+    // a numeric post_code arrives as its text
+    assert_eq!(col(&d, "post_code").value(0), "AB1 2CD");
+    assert_eq!(col(&d, "post_code").value(1), "12345");
+    assert!(col(&d, "email").is_null(0));
+}
+
+#[test]
+fn every_bad_record_is_isolated_with_its_reason() {
+    let good = format!(r#"{{"id":"{ID}","first_name":"Ok"}}"#);
+    let wrong_type = format!(r#"{{"id":"{ID}","first_name":{{"nested":true}}}}"#);
+    let dup = format!(r#"{{"id":"{ID}","id":"{ID}"}}"#);
+    let records: Vec<&[u8]> = vec![
+        good.as_bytes(),
+        b"",
+        b"\xff\xfe{}",
+        b"{\"id\":",
+        b"[1,2]",
+        b"42",
+        wrong_type.as_bytes(),
+        b"{\"first_name\":\"no id\"}",
+        b"{\"id\":\"not-a-uuid\"}",
+        dup.as_bytes(),
+        b"{\"id\":null}",
+        b"{} {}",
+        b"   ",
+        good.as_bytes(),
+    ];
+    let d = decode(&records);
+    let got: Vec<(usize, RejectReason)> = d.rejects.iter().map(|r| (r.index, r.reason)).collect();
+    use RejectReason::*;
+    assert_eq!(
+        got,
+        vec![
+            (1, Empty),
+            (2, InvalidUtf8),
+            (3, InvalidJson),
+            (4, NotAnObject),
+            (5, NotAnObject),
+            (6, WrongType),
+            (7, MissingRequired),
+            (8, InvalidUuid),
+            (9, DuplicateKey),
+            (10, MissingRequired),
+            (11, InvalidJson),
+            (12, Empty),
+        ]
+    );
+    assert_eq!(d.rows, vec![0, 13]);
+    assert_eq!(d.batch.num_rows() + d.rejects.len(), records.len());
+}
+
+#[test]
+fn tombstones_are_rejected() {
+    let d = JsonDecoder::new(SourceSchema::users_created()).decode(&[None]);
+    assert_eq!(d.rejects[0].reason, RejectReason::Tombstone);
+    assert_eq!(d.batch.num_rows(), 0);
+}
+
+#[test]
+fn truncated_record_cannot_merge_with_its_neighbour() {
+    // Concatenated, these two would form one valid object.
+    let head = b"{\"first_name\":";
+    let tail = format!(r#""x","id":"{ID}"}}"#);
+    let d = decode(&[head, tail.as_bytes()]);
+    assert_eq!(d.rejects.len(), 2);
+    assert_eq!(d.batch.num_rows(), 0);
+}
+
+#[test]
+fn deep_nesting_is_rejected_not_a_stack_overflow() {
+    let nest = |levels: usize| {
+        format!(
+            "{{\"id\":\"{ID}\",\"first_name\":{}1{}}}",
+            "[".repeat(levels),
+            "]".repeat(levels)
+        )
+    };
+    // 63 levels inside the object is accepted JSON but the wrong type;
+    // 100,000 is refused before any parser recurses. Brackets in strings
+    // do not count.
+    let (ok_depth, deep) = (nest(63), nest(100_000));
+    let in_string = format!(r#"{{"id":"{ID}","first_name":"{}"}}"#, "[".repeat(1000));
+    let d = decode(&[ok_depth.as_bytes(), deep.as_bytes(), in_string.as_bytes()]);
+    let reasons: Vec<_> = d.rejects.iter().map(|r| (r.index, r.reason)).collect();
+    assert_eq!(
+        reasons,
+        vec![(0, RejectReason::WrongType), (1, RejectReason::TooDeep)]
+    );
+    assert_eq!(d.rows, vec![2]);
+}
+
+#[test]
+fn escaped_duplicate_keys_are_detected() {
+    let dup = format!(r#"{{"id":"{ID}","\u0069d":"{ID}"}}"#);
+    let d = decode(&[dup.as_bytes()]);
+    assert_eq!(d.rejects[0].reason, RejectReason::DuplicateKey);
+}
+
+#[test]
+fn text_survives_byte_exact() {
+    let name = "Zoë 👩‍🚀 \u{202e}abc \"quoted\" '; DROP TABLE x; --";
+    let rec = serde_json::json!({"id": ID, "first_name": name}).to_string();
+    let d = decode(&[rec.as_bytes()]);
+    assert!(d.rejects.is_empty());
+    assert_eq!(col(&d, "first_name").value(0), name);
+}

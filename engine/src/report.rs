@@ -1,0 +1,59 @@
+//! What the engine tells its caller after each batch.
+
+use std::time::Duration;
+
+/// The outcome of one micro-batch.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BatchReport {
+    pub batch_id: u64,
+    /// Records read from the source.
+    pub rows_in: usize,
+    /// Records decoded into rows.
+    pub decoded: usize,
+    /// Records that did not decode (`rows_in = decoded + rejected`).
+    pub rejected: usize,
+    /// Rows acknowledged by each sink, by SQL file, in file order.
+    pub written: Vec<(String, u64)>,
+    pub duration: Duration,
+}
+
+impl BatchReport {
+    /// Rows written by all sinks together.
+    pub fn total_written(&self) -> u64 {
+        self.written.iter().map(|(_, n)| n).sum()
+    }
+
+    /// Input records per second of wall time for this batch.
+    pub fn rows_per_sec(&self) -> f64 {
+        let secs = self.duration.as_secs_f64();
+        if secs > 0.0 {
+            self.rows_in as f64 / secs
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Receives a report after every batch (the CLI prints a progress line).
+pub trait Reporter: Send {
+    fn batch_done(&mut self, report: &BatchReport);
+    /// The source had nothing for a whole trigger interval.
+    fn idle(&mut self) {}
+}
+
+/// A reporter that logs through `tracing`.
+#[derive(Debug, Default)]
+pub struct LogReporter;
+
+impl Reporter for LogReporter {
+    fn batch_done(&mut self, r: &BatchReport) {
+        tracing::info!(
+            batch = r.batch_id,
+            rows_in = r.rows_in,
+            rejected = r.rejected,
+            written = r.total_written(),
+            ms = r.duration.as_millis() as u64,
+            "batch committed"
+        );
+    }
+}

@@ -1,0 +1,233 @@
+//! The user's program: `sql/*.sql` transforms, planned once, run per batch.
+//!
+//! Each file holds one `INSERT INTO <sink> SELECT … FROM <source table>`.
+//! The source table is a [`StreamingTable`] whose only partition reads the
+//! current batch from the [`BatchContext`] carried in the task context, so
+//! the physical plan is built once at start-up and executed again for every
+//! batch; planning errors surface before the first record is read.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, UInt64Array};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::streaming::StreamingTable;
+use datafusion::catalog::TableProvider;
+use datafusion::common::DataFusionError;
+use datafusion::execution::context::SessionContext;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{LogicalPlan, WriteOp};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::physical_plan::{collect, ExecutionPlan};
+use datafusion::prelude::SessionConfig;
+use datafusion_spark::SessionStateBuilderSpark;
+
+use crate::batch_context::BatchContext;
+use crate::error::EngineError;
+
+/// One planned transform.
+#[derive(Debug)]
+pub struct Transform {
+    /// The SQL file it came from.
+    pub file: PathBuf,
+    /// The table it inserts into.
+    pub sink_table: String,
+    plan: Arc<dyn ExecutionPlan>,
+}
+
+/// A DataFusion session with the source table and the sink tables
+/// registered, and the transforms planned against them.
+pub struct SqlEngine {
+    state: SessionState,
+    transforms: Vec<Transform>,
+}
+
+impl std::fmt::Debug for SqlEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlEngine")
+            .field("transforms", &self.transforms)
+            .finish()
+    }
+}
+
+/// A DataFusion session with Spark-compatible functions, and spans collected
+/// so planning errors can name a line.
+pub fn new_session() -> SessionContext {
+    let mut config = SessionConfig::new()
+        // One partition keeps a batch's rows in source order through
+        // projections, which the per-row write timestamps rely on.
+        .with_target_partitions(1)
+        .with_information_schema(true);
+    config.options_mut().sql_parser.collect_spans = true;
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .with_spark_features()
+        .build();
+    SessionContext::new_with_state(state)
+}
+
+impl SqlEngine {
+    /// Registers `source_table` (schema `source_schema`) and the sinks in a
+    /// fresh session, then reads and plans every SQL file.
+    pub async fn plan(
+        source_table: &str,
+        source_schema: SchemaRef,
+        sinks: Vec<(String, Arc<dyn TableProvider>)>,
+        files: &[PathBuf],
+    ) -> Result<Self, EngineError> {
+        let ctx = new_session();
+        let partition: Arc<dyn PartitionStream> = Arc::new(CurrentBatch {
+            schema: source_schema.clone(),
+        });
+        let table = StreamingTable::try_new(source_schema, vec![partition])
+            .map_err(|e| EngineError::Other(format!("source table: {e}")))?;
+        ctx.register_table(source_table, Arc::new(table))
+            .map_err(|e| EngineError::Other(format!("register `{source_table}`: {e}")))?;
+        for (name, provider) in sinks {
+            ctx.register_table(name.as_str(), provider)
+                .map_err(|e| EngineError::Other(format!("register sink `{name}`: {e}")))?;
+        }
+        if files.is_empty() {
+            return Err(EngineError::Other(
+                "the pipeline names no SQL files (`sql = [...]`)".into(),
+            ));
+        }
+        let state = ctx.state();
+        let mut transforms = Vec::with_capacity(files.len());
+        for file in files {
+            transforms.push(plan_file(&state, file).await?);
+        }
+        Ok(SqlEngine { state, transforms })
+    }
+
+    pub fn transforms(&self) -> &[Transform] {
+        &self.transforms
+    }
+
+    /// Runs every transform on one batch; returns the rows each sink
+    /// acknowledged, in file order.
+    pub async fn run(&self, batch: BatchContext) -> Result<Vec<(String, u64)>, EngineError> {
+        let batch_id = batch.batch_id;
+        let config = self.state.config().clone().with_extension(Arc::new(batch));
+        let task = Arc::new(TaskContext::from(&self.state).with_session_config(config));
+        let mut written = Vec::with_capacity(self.transforms.len());
+        for t in &self.transforms {
+            let out =
+                collect(t.plan.clone(), task.clone())
+                    .await
+                    .map_err(|e| EngineError::Batch {
+                        batch_id,
+                        file: t.file.clone(),
+                        message: e.to_string(),
+                    })?;
+            let count = out
+                .first()
+                .and_then(|b| b.column(0).as_any().downcast_ref::<UInt64Array>())
+                .filter(|a| !a.is_empty())
+                .map(|a| a.value(0))
+                .unwrap_or(0);
+            written.push((t.sink_table.clone(), count));
+        }
+        Ok(written)
+    }
+}
+
+/// Reads, parses and plans one SQL file.
+async fn plan_file(state: &SessionState, file: &Path) -> Result<Transform, EngineError> {
+    let sql_error = |message: String| EngineError::Sql {
+        file: file.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| sql_error(format!("cannot read: {e}")))?;
+    let first_line = first_code_line(&text);
+    let logical = state
+        .create_logical_plan(&text)
+        .await
+        .map_err(|e| sql_error(describe(&e, first_line)))?;
+    let sink_table = match &logical {
+        LogicalPlan::Dml(dml) if matches!(dml.op, WriteOp::Insert(_)) => {
+            dml.table_name.table().to_string()
+        }
+        other => {
+            return Err(sql_error(format!(
+                "{first_line}: expected one `INSERT INTO <sink> SELECT …` statement, found {}",
+                other.display()
+            )))
+        }
+    };
+    let plan = state
+        .create_physical_plan(&logical)
+        .await
+        .map_err(|e| sql_error(describe(&e, first_line)))?;
+    Ok(Transform {
+        file: file.to_path_buf(),
+        sink_table,
+        plan,
+    })
+}
+
+/// `line:col: message` from DataFusion's diagnostic span when it has one,
+/// else from the line sqlparser names, else the statement's first line.
+fn describe(err: &DataFusionError, first_line: usize) -> String {
+    let message = err.to_string();
+    if let Some(span) = err.diagnostic().and_then(|d| d.span) {
+        if span.start.line > 0 {
+            return format!("line {}:{}: {message}", span.start.line, span.start.column);
+        }
+    }
+    if let Some(line) = sqlparser_line(&message) {
+        return format!("line {line}: {message}");
+    }
+    format!("line {first_line}: {message}")
+}
+
+/// sqlparser errors end in "at Line: 3, Column: 7".
+fn sqlparser_line(message: &str) -> Option<usize> {
+    let at = message.rfind("Line: ")?;
+    let digits: String = message[at + 6..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// The first line that is neither blank nor a `--` comment (1-based).
+fn first_code_line(text: &str) -> usize {
+    text.lines()
+        .position(|l| {
+            let t = l.trim();
+            !t.is_empty() && !t.starts_with("--")
+        })
+        .map_or(1, |i| i + 1)
+}
+
+/// The only partition of the source table: the batch in the task context.
+#[derive(Debug)]
+struct CurrentBatch {
+    schema: SchemaRef,
+}
+
+impl PartitionStream for CurrentBatch {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let item = match BatchContext::of(&ctx) {
+            Some(batch) => Ok(batch.input.clone()),
+            None => Err(DataFusionError::Internal(
+                "the source table was read outside a micro-batch".into(),
+            )),
+        };
+        Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            futures::stream::once(async move { item }),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests;

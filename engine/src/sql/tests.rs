@@ -1,0 +1,163 @@
+use super::*;
+use datafusion::arrow::array::{AsArray, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::datasource::MemTable;
+
+fn source_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, true),
+        Field::new("first_name", DataType::Utf8, true),
+        Field::new("last_name", DataType::Utf8, true),
+    ]))
+}
+
+fn sink() -> Arc<MemTable> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, true),
+        Field::new("name", DataType::Utf8, true),
+    ]));
+    Arc::new(MemTable::try_new(schema, vec![vec![]]).unwrap())
+}
+
+fn write_sql(dir: &Path, name: &str, sql: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, sql).unwrap();
+    path
+}
+
+fn batch(ids: &[&str]) -> BatchContext {
+    let input = RecordBatch::try_new(
+        source_schema(),
+        vec![
+            Arc::new(StringArray::from(ids.to_vec())),
+            Arc::new(StringArray::from(vec!["a"; ids.len()])),
+            Arc::new(StringArray::from(vec!["b"; ids.len()])),
+        ],
+    )
+    .unwrap();
+    BatchContext {
+        batch_id: 0,
+        input,
+        write_time_micros: 0,
+    }
+}
+
+fn tempdir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ember-sql-test-{}", uuid_like()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{}-{:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+#[tokio::test]
+async fn a_plan_runs_again_for_every_batch() {
+    let dir = tempdir();
+    let file = write_sql(
+        &dir,
+        "t.sql",
+        "-- comment\nINSERT INTO out SELECT id, concat_ws(' ', first_name, last_name) FROM src",
+    );
+    let out = sink();
+    let engine = SqlEngine::plan(
+        "src",
+        source_schema(),
+        vec![("out".into(), out.clone() as _)],
+        &[file],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        engine.run(batch(&["1", "2"])).await.unwrap(),
+        vec![("out".to_string(), 2)]
+    );
+    assert_eq!(
+        engine.run(batch(&["3"])).await.unwrap(),
+        vec![("out".to_string(), 1)]
+    );
+    let ctx = SessionContext::new();
+    ctx.register_table("out", out).unwrap();
+    let rows = ctx
+        .sql("SELECT id, name FROM out ORDER BY id")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = rows
+        .iter()
+        .flat_map(|b| b.column(0).as_string::<i32>().iter().flatten())
+        .collect();
+    assert_eq!(ids, vec!["1", "2", "3"]);
+    let names = rows[0].column(1).as_string::<i32>();
+    assert_eq!(names.value(0), "a b");
+}
+
+#[tokio::test]
+async fn sql_errors_name_the_file_and_line() {
+    let dir = tempdir();
+    let bad_column = write_sql(
+        &dir,
+        "col.sql",
+        "\n\nINSERT INTO out\nSELECT id, nope FROM src",
+    );
+    let err = SqlEngine::plan(
+        "src",
+        source_schema(),
+        vec![("out".into(), sink() as _)],
+        &[bad_column.clone()],
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with(&format!("{}: line 4", bad_column.display())),
+        "{err}"
+    );
+    assert!(err.contains("nope"), "{err}");
+
+    let syntax = write_sql(&dir, "syn.sql", "INSERT INTO out\nSELEC id FROM src");
+    let err = SqlEngine::plan(
+        "src",
+        source_schema(),
+        vec![("out".into(), sink() as _)],
+        &[syntax.clone()],
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("syn.sql: line 2"), "{err}");
+
+    let not_insert = write_sql(&dir, "sel.sql", "SELECT id FROM src");
+    let err = SqlEngine::plan(
+        "src",
+        source_schema(),
+        vec![("out".into(), sink() as _)],
+        &[not_insert],
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("expected one `INSERT INTO"), "{err}");
+
+    let missing = dir.join("missing.sql");
+    let err = SqlEngine::plan(
+        "src",
+        source_schema(),
+        vec![("out".into(), sink() as _)],
+        &[missing],
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("missing.sql: cannot read"), "{err}");
+}

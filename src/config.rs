@@ -1,0 +1,286 @@
+//! A pipeline file (`pipelines/*.toml`) and its `EMBER_…` overrides.
+//!
+//! Every key can be overridden by an environment variable: `EMBER_` plus the
+//! key path in upper case with `__` between levels (`EMBER_SOURCE__TOPIC`,
+//! `EMBER_SINKS__CREATED_USERS__KEYSPACE`), as containers and Airflow need.
+//! Relative paths in the file (`sql`, `create_cql`) are relative to the
+//! file itself, so a pipeline runs the same from any working directory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use ember_connectors::cassandra::{validate_identifier, CassandraSinkConfig};
+use ember_connectors::kafka::KafkaSourceConfig;
+use ember_engine::{PipelineSpec, Trigger};
+use serde::Deserialize;
+
+/// Environment variables that start with `EMBER_` but are not config keys.
+pub const RESERVED_ENV: &[&str] = &[
+    "EMBER_LOG",
+    "EMBER_LOG_FORMAT",
+    "EMBER_BIN",
+    "EMBER_PIPELINE",
+    "EMBER_STACK_DIR",
+    "EMBER_STACK_CACHE",
+    "EMBER_STACK_TIMEOUT",
+];
+
+/// One pipeline: a source, SQL transforms, sinks.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Names the pipeline in logs, in the default consumer group
+    /// (`ember-<name>`) and in dead-letter headers.
+    pub name: String,
+    /// `"500ms"` (processing time: a batch at least this often) or
+    /// `"available-now"` (everything up to the end offsets at start, then exit).
+    #[serde(default)]
+    pub trigger: Trigger,
+    /// SQL files, each one `INSERT INTO <sink> SELECT … FROM <source.table>`.
+    pub sql: Vec<PathBuf>,
+    /// Where the checkpoint lives (reserved: offsets are committed to the
+    /// Kafka consumer group today).
+    #[serde(default)]
+    pub checkpoint: Option<String>,
+    /// The Kafka topic and how its records decode.
+    pub source: KafkaSourceConfig,
+    /// Sink tables by the name the SQL uses.
+    pub sinks: BTreeMap<String, CassandraSinkConfig>,
+}
+
+/// An `EMBER_…` variable that changed the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Override {
+    pub var: String,
+    pub path: Vec<String>,
+    /// The value, or `***` for secrets.
+    pub shown: String,
+}
+
+/// A loaded pipeline file.
+#[derive(Debug, Clone)]
+pub struct LoadedPipeline {
+    pub file: PathBuf,
+    pub config: PipelineConfig,
+    pub overrides: Vec<Override>,
+}
+
+impl LoadedPipeline {
+    /// Reads `file`, applies `EMBER_…` variables from `env`, validates.
+    pub fn load(file: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read pipeline file {}", file.display()))?;
+        // Parse the file alone first, so its own mistakes are reported with
+        // their line.
+        let mut config: PipelineConfig =
+            toml::from_str(&text).map_err(|e| toml_error(file, &text, &e))?;
+        let mut table: toml::Table =
+            toml::from_str(&text).map_err(|e| toml_error(file, &text, &e))?;
+        let overrides = apply_env(&mut table, env)?;
+        if !overrides.is_empty() {
+            let vars: Vec<&str> = overrides.iter().map(|o| o.var.as_str()).collect();
+            config = PipelineConfig::deserialize(table).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: after applying {}: {}",
+                    file.display(),
+                    vars.join(", "),
+                    e.message()
+                )
+            })?;
+        }
+        let base = file.parent().unwrap_or(Path::new("."));
+        for sql in &mut config.sql {
+            *sql = base.join(&*sql);
+        }
+        for sink in config.sinks.values_mut() {
+            if let Some(cql) = &mut sink.create_cql {
+                *cql = base.join(&*cql);
+            }
+        }
+        let loaded = LoadedPipeline {
+            file: file.to_path_buf(),
+            config,
+            overrides,
+        };
+        loaded.validate()?;
+        Ok(loaded)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let c = &self.config;
+        let at =
+            |what: &str, msg: String| anyhow::anyhow!("{}: {what}: {msg}", self.file.display());
+        if c.source.kind != "kafka" {
+            bail!(at(
+                "[source] type",
+                format!("{:?} is not supported (only \"kafka\")", c.source.kind)
+            ));
+        }
+        if c.source.format != "json" {
+            bail!(at(
+                "[source] format",
+                format!("{:?} is not supported (only \"json\")", c.source.format)
+            ));
+        }
+        if c.source.max_records == 0 {
+            bail!(at("[source] max_records", "must be at least 1".into()));
+        }
+        validate_topic(&c.source.topic).map_err(|e| at("[source] topic", e))?;
+        c.source
+            .schema
+            .validate()
+            .map_err(|e| at("[source] schema", e))?;
+        if c.sinks.is_empty() {
+            bail!(at("[sinks]", "the pipeline has no sinks".into()));
+        }
+        for (name, sink) in &c.sinks {
+            let key = format!("[sinks.{name}]");
+            if sink.kind != "cassandra" {
+                bail!(at(
+                    &key,
+                    format!("type {:?} is not supported (only \"cassandra\")", sink.kind)
+                ));
+            }
+            validate_identifier("keyspace", &sink.keyspace).map_err(|e| at(&key, e))?;
+            validate_identifier("table", sink.table.as_deref().unwrap_or(name))
+                .map_err(|e| at(&key, e))?;
+        }
+        for sql in &c.sql {
+            if !sql.is_file() {
+                bail!(at("sql", format!("{} does not exist", sql.display())));
+            }
+        }
+        Ok(())
+    }
+
+    /// The consumer group: configured, or `ember-<name>`.
+    pub fn group_id(&self) -> String {
+        self.config
+            .source
+            .group_id
+            .clone()
+            .unwrap_or_else(|| format!("ember-{}", self.config.name))
+    }
+
+    /// What the engine needs, with the trigger possibly overridden.
+    pub fn spec(&self, trigger: Option<Trigger>) -> PipelineSpec {
+        let c = &self.config;
+        PipelineSpec {
+            name: c.name.clone(),
+            source_table: c.source.table.clone(),
+            schema: c.source.schema.clone(),
+            max_records: c.source.max_records,
+            trigger: trigger.unwrap_or(c.trigger),
+            sql_files: c.sql.clone(),
+        }
+    }
+}
+
+/// Kafka's rule: 1–249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
+pub fn validate_topic(topic: &str) -> std::result::Result<(), String> {
+    let ok = !topic.is_empty()
+        && topic.len() <= 249
+        && topic != "."
+        && topic != ".."
+        && topic
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{topic:?} is not a valid Kafka topic name"))
+    }
+}
+
+/// `file:line:col: message` for a TOML error.
+fn toml_error(file: &Path, text: &str, e: &toml::de::Error) -> anyhow::Error {
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            anyhow::anyhow!("{}:{line}:{col}: {}", file.display(), e.message())
+        }
+        None => anyhow::anyhow!("{}: {}", file.display(), e.message()),
+    }
+}
+
+/// Applies `EMBER_A__B=value` as `a.b = value`. Values take the type of the
+/// key they replace (number, boolean, comma-separated list), else text.
+fn apply_env(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Vec<Override>> {
+    let mut vars: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("EMBER_") && !RESERVED_ENV.contains(&k.as_str()))
+        .collect();
+    vars.sort();
+    let mut applied = Vec::new();
+    for (var, value) in vars {
+        let path: Vec<String> = var["EMBER_".len()..]
+            .split("__")
+            .map(str::to_ascii_lowercase)
+            .collect();
+        if path.iter().any(String::is_empty) {
+            bail!("{var}: malformed override (use EMBER_SECTION__KEY)");
+        }
+        let (last, parents) = path.split_last().context("empty override")?;
+        let mut node = &mut *table;
+        for p in parents {
+            let entry = node
+                .entry(p.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            node = entry
+                .as_table_mut()
+                .with_context(|| format!("{var}: `{p}` is not a section"))?;
+        }
+        let new = typed_value(node.get(last), &value);
+        node.insert(last.clone(), new);
+        let secret = path
+            .iter()
+            .any(|p| p.contains("password") || p.contains("secret"));
+        applied.push(Override {
+            var,
+            path,
+            shown: if secret { "***".into() } else { value },
+        });
+    }
+    Ok(applied)
+}
+
+fn typed_value(existing: Option<&toml::Value>, raw: &str) -> toml::Value {
+    use toml::Value;
+    match existing {
+        Some(Value::Integer(_)) => raw
+            .parse()
+            .map(Value::Integer)
+            .unwrap_or_else(|_| Value::String(raw.into())),
+        Some(Value::Float(_)) => raw
+            .parse()
+            .map(Value::Float)
+            .unwrap_or_else(|_| Value::String(raw.into())),
+        Some(Value::Boolean(_)) => raw
+            .parse()
+            .map(Value::Boolean)
+            .unwrap_or_else(|_| Value::String(raw.into())),
+        Some(Value::Array(_)) => Value::Array(
+            raw.split(',')
+                .map(|s| Value::String(s.trim().to_string()))
+                .collect(),
+        ),
+        _ => {
+            if let Ok(i) = raw.parse::<i64>() {
+                Value::Integer(i)
+            } else if let Ok(b) = raw.parse::<bool>() {
+                Value::Boolean(b)
+            } else {
+                Value::String(raw.into())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -4,4 +4,5 @@
 
 pub mod config;
 pub mod ingest;
+pub mod query;
 pub mod runner;

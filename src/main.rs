@@ -70,6 +70,16 @@ enum Command {
     },
     /// Validate a pipeline file offline and list the EMBER_ variables it read.
     Check { pipeline: PathBuf },
+    /// Run one CQL statement against Cassandra and print the result as a table.
+    Cql {
+        /// The statement, e.g. "SELECT COUNT(*) FROM spark_streams.created_users".
+        statement: String,
+        #[arg(long, default_value = "127.0.0.1:9042")]
+        contact_point: String,
+        /// Print rows as tab-separated values without a header (for scripts).
+        #[arg(long)]
+        tsv: bool,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -129,6 +139,27 @@ async fn dispatch(command: Command) -> Result<()> {
             run_produce(opts, summary_json).await
         }
         Command::Check { pipeline } => check(pipeline),
+        Command::Cql {
+            statement,
+            contact_point,
+            tsv,
+        } => {
+            let (names, rows) = ember::query::run_cql(&contact_point, &statement).await?;
+            if tsv {
+                for row in rows {
+                    println!("{}", row.join("\t"));
+                }
+            } else {
+                let mut table = Table::new();
+                table.load_preset(UTF8_FULL_CONDENSED);
+                table.set_header(names);
+                for row in rows {
+                    table.add_row(row);
+                }
+                println!("{table}");
+            }
+            Ok(())
+        }
     }
 }
 

@@ -224,7 +224,7 @@ impl JsonDecoder {
         let mut dropped = false;
         for (col, field) in self.spec.fields.iter().enumerate() {
             let array = batch.column(col);
-            for row in 0..n {
+            for (row, &index) in rows.iter().enumerate() {
                 if !keep.get_bit(row) {
                     continue;
                 }
@@ -244,7 +244,7 @@ impl JsonDecoder {
                     keep.set_bit(row, false);
                     dropped = true;
                     rejects.push(Reject {
-                        index: rows[row],
+                        index,
                         reason,
                         detail,
                     });

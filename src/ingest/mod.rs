@@ -71,7 +71,7 @@ pub async fn produce(
     let mut generator = UserGenerator::new(opts.seed);
     let mut page = 0u64;
     let mut pending: std::vec::IntoIter<serde_json::Value> = Vec::new().into_iter();
-    while sent < limit && !opts.duration.is_some_and(|d| started.elapsed() >= d) {
+    while sent < limit && opts.duration.is_none_or(|d| started.elapsed() < d) {
         if let Some(rate) = opts.rate {
             let due = Duration::from_secs_f64(sent as f64 / rate);
             if let Some(wait) = due.checked_sub(started.elapsed()) {
@@ -88,12 +88,12 @@ pub async fn produce(
                     Some(u) => u,
                     None => {
                         page += 1;
-                        let want = opts
-                            .api_page_size
-                            .min((limit - sent).min(5000) as usize)
-                            .max(1);
+                        // Every page asks for the same size: the API pages by
+                        // (page, results), so a smaller last page would re-read
+                        // users already produced. Surplus users are dropped.
+                        let size = opts.api_page_size.max(1);
                         let users = api
-                            .fetch_page(want, page, Some(&opts.seed.to_string()))
+                            .fetch_page(size, page, Some(&opts.seed.to_string()))
                             .await?;
                         if users.is_empty() {
                             break;
@@ -109,7 +109,7 @@ pub async fn produce(
         };
         producer.send(&key, &value).await?;
         sent += 1;
-        if sent % 1000 == 0 {
+        if sent.is_multiple_of(1000) {
             progress(sent);
         }
     }

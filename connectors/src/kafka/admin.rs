@@ -37,17 +37,12 @@ pub async fn ensure_topic(
                 topic: topic.into(),
                 message: e.to_string(),
             })?;
-    for result in results {
-        match result {
-            Ok(_) => return Ok(true),
-            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => return Ok(false),
-            Err((_, code)) => {
-                return Err(KafkaAdminError::Create {
-                    topic: topic.into(),
-                    message: code.to_string(),
-                })
-            }
-        }
+    match results.into_iter().next() {
+        Some(Ok(_)) => Ok(true),
+        Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) | None => Ok(false),
+        Some(Err((_, code))) => Err(KafkaAdminError::Create {
+            topic: topic.into(),
+            message: code.to_string(),
+        }),
     }
-    Ok(false)
 }

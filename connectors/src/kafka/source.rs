@@ -45,6 +45,9 @@ impl ConsumerContext for SourceContext {
 
 type Inner = StreamConsumer<SourceContext>;
 
+/// An offset per partition.
+type PartitionOffsets = BTreeMap<i32, i64>;
+
 /// Reads one topic as a member of a consumer group.
 pub struct KafkaSource {
     consumer: Arc<Inner>,
@@ -142,7 +145,7 @@ fn bounds(
     consumer: &Inner,
     topic: &str,
     starting: StartingOffsets,
-) -> Result<(BTreeMap<i32, i64>, BTreeMap<i32, i64>), SourceError> {
+) -> Result<(PartitionOffsets, PartitionOffsets), SourceError> {
     let metadata = consumer
         .fetch_metadata(Some(topic), METADATA_TIMEOUT)
         .map_err(|e| SourceError::Connection(e.to_string()))?;

@@ -114,7 +114,7 @@ async fn sql_errors_name_the_file_and_line() {
         "src",
         source_schema(),
         vec![("out".into(), sink() as _)],
-        &[bad_column.clone()],
+        std::slice::from_ref(&bad_column),
     )
     .await
     .unwrap_err()
@@ -130,7 +130,7 @@ async fn sql_errors_name_the_file_and_line() {
         "src",
         source_schema(),
         vec![("out".into(), sink() as _)],
-        &[syntax.clone()],
+        std::slice::from_ref(&syntax),
     )
     .await
     .unwrap_err()

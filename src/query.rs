@@ -1,0 +1,54 @@
+//! `ember cql`: run one CQL statement and return the result as text, so the
+//! demo and users can look at what landed without installing cqlsh.
+
+use anyhow::{Context, Result};
+use scylla::client::session_builder::SessionBuilder;
+use scylla::value::Row;
+
+/// Column names and rows (each value rendered as text, `null` for nulls).
+pub type TextResult = (Vec<String>, Vec<Vec<String>>);
+
+/// Runs `cql` against `contact_point`; statements without rows return empty.
+pub async fn run_cql(contact_point: &str, cql: &str) -> Result<TextResult> {
+    let session = SessionBuilder::new()
+        .known_node(contact_point)
+        .build()
+        .await
+        .with_context(|| format!("cannot connect to Cassandra at {contact_point}"))?;
+    let result = session
+        .query_unpaged(cql, ())
+        .await
+        .with_context(|| format!("CQL failed: {cql}"))?;
+    if !result.is_rows() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let rows = result.into_rows_result()?;
+    let names: Vec<String> = rows
+        .column_specs()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
+    let mut out = Vec::new();
+    for row in rows.rows::<Row>()? {
+        let row = row?;
+        out.push(
+            row.columns
+                .iter()
+                .map(|v| match v {
+                    Some(value) => text_of(value),
+                    None => "null".into(),
+                })
+                .collect(),
+        );
+    }
+    Ok((names, out))
+}
+
+/// Text as text (no quotes), everything else as CQL renders it.
+fn text_of(value: &scylla::value::CqlValue) -> String {
+    use scylla::value::CqlValue;
+    match value {
+        CqlValue::Text(s) | CqlValue::Ascii(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

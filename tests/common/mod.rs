@@ -1,0 +1,320 @@
+//! Helpers for the integration tests. They run against the real Kafka and
+//! Cassandra started by `stack/stack.sh up` (what `make test` does); a test
+//! that cannot reach them fails, it never skips.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+
+pub fn brokers() -> String {
+    std::env::var("EMBER_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+pub fn cassandra() -> String {
+    std::env::var("EMBER_TEST_CASSANDRA").unwrap_or_else(|_| "127.0.0.1:9042".into())
+}
+
+/// A name no other test (or earlier run) uses.
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}_{}_{}", std::process::id(), nanos % 10_000_000_000)
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn users_pipeline() -> PathBuf {
+    repo().join("pipelines/users.toml")
+}
+
+/// One test's private topic, keyspace and consumer group.
+#[derive(Debug, Clone)]
+pub struct Names {
+    pub topic: String,
+    pub keyspace: String,
+    pub group: String,
+}
+
+impl Names {
+    pub fn new(test: &str) -> Self {
+        let id = unique(test);
+        Names {
+            topic: format!("t_{id}"),
+            keyspace: format!("ks_{id}"),
+            group: format!("g_{id}"),
+        }
+    }
+
+    /// The `EMBER_…` overrides that point `pipelines/users.toml` at them.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("EMBER_SOURCE__TOPIC".into(), self.topic.clone()),
+            ("EMBER_SOURCE__BROKERS".into(), brokers()),
+            ("EMBER_SOURCE__GROUP_ID".into(), self.group.clone()),
+            (
+                "EMBER_SINKS__CREATED_USERS__KEYSPACE".into(),
+                self.keyspace.clone(),
+            ),
+            (
+                "EMBER_SINKS__CREATED_USERS__CONTACT_POINTS".into(),
+                cassandra(),
+            ),
+        ]
+    }
+}
+
+/// `ember <args>` with the given environment; the output is returned
+/// whatever the exit status.
+pub fn ember(args: &[&str], env: &[(String, String)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ember"));
+    cmd.args(args).current_dir(repo());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("ember binary runs")
+}
+
+/// Runs ember and panics with its output if it failed.
+pub fn ember_ok(args: &[&str], env: &[(String, String)]) -> String {
+    let out = ember(args, env);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "ember {args:?} failed: {}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The JSON object on the last line that parses as one.
+pub fn summary(stdout: &str) -> serde_json::Value {
+    stdout
+        .lines()
+        .rev()
+        .find_map(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .filter(|v| v.is_object())
+        })
+        .unwrap_or_else(|| panic!("no JSON summary in:\n{stdout}"))
+}
+
+/// `ember run pipelines/users.toml --trigger available-now --summary-json`.
+pub fn run_available_now(names: &Names) -> serde_json::Value {
+    let pipeline = users_pipeline();
+    let stdout = ember_ok(
+        &[
+            "run",
+            pipeline.to_str().unwrap(),
+            "--trigger",
+            "available-now",
+            "--summary-json",
+        ],
+        &names.env(),
+    );
+    summary(&stdout)
+}
+
+pub async fn session() -> Session {
+    SessionBuilder::new()
+        .known_node(cassandra())
+        .build()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "Cassandra at {} (is the stack up? `make up`): {e}",
+                cassandra()
+            )
+        })
+}
+
+/// Every row of `<keyspace>.created_users` as id → the 11 stored columns.
+pub async fn stored_rows(
+    session: &Session,
+    keyspace: &str,
+) -> HashMap<String, [Option<String>; 11]> {
+    let cql = format!(
+        "SELECT id, first_name, last_name, gender, address, post_code, email, username, \
+         registered_date, phone, picture FROM {keyspace}.created_users"
+    );
+    let mut out = HashMap::new();
+    let mut paging = scylla::response::PagingState::start();
+    loop {
+        let (result, next) = session
+            .query_single_page(cql.as_str(), (), paging)
+            .await
+            .expect("select rows");
+        let rows = result.into_rows_result().expect("rows");
+        type Row = (
+            uuid::Uuid,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        for row in rows.rows::<Row>().expect("typed rows") {
+            let r = row.expect("row");
+            out.insert(
+                r.0.to_string(),
+                [
+                    Some(r.0.to_string()),
+                    r.1,
+                    r.2,
+                    r.3,
+                    r.4,
+                    r.5,
+                    r.6,
+                    r.7,
+                    r.8,
+                    r.9,
+                    r.10,
+                ],
+            );
+        }
+        match next.into_paging_control_flow() {
+            std::ops::ControlFlow::Break(()) => break,
+            std::ops::ControlFlow::Continue(state) => paging = state,
+        }
+    }
+    out
+}
+
+pub async fn count_rows(session: &Session, keyspace: &str) -> i64 {
+    let cql = format!("SELECT COUNT(*) FROM {keyspace}.created_users");
+    match session.query_unpaged(cql.as_str(), ()).await {
+        Ok(r) => r
+            .into_rows_result()
+            .ok()
+            .and_then(|rows| rows.single_row::<(i64,)>().ok())
+            .map_or(0, |(n,)| n),
+        // The table does not exist until the pipeline created it.
+        Err(_) => 0,
+    }
+}
+
+/// Polls `check` until it returns true or `deadline` passes.
+pub async fn eventually<F, Fut>(deadline: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("timed out after {deadline:?} waiting for {what}");
+}
+
+pub fn producer() -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("enable.idempotence", "true")
+        .create()
+        .expect("producer")
+}
+
+/// Produces raw (key, value) records, in order, to partition 0.
+/// A Kafka record as (key, value); `None` value is a tombstone.
+pub type KeyValue = (Option<Vec<u8>>, Option<Vec<u8>>);
+
+pub async fn produce_raw(topic: &str, records: &[KeyValue]) {
+    let producer = producer();
+    for (key, value) in records {
+        let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).partition(0);
+        if let Some(k) = key {
+            rec = rec.key(k.as_slice());
+        }
+        if let Some(v) = value {
+            rec = rec.payload(v.as_slice());
+        }
+        producer
+            .send(rec, Duration::from_secs(30))
+            .await
+            .map_err(|(e, _)| e)
+            .expect("produce");
+    }
+}
+
+pub fn create_topic(topic: &str, partitions: i32) {
+    let out = ember_ok(
+        &[
+            "produce",
+            "--brokers",
+            &brokers(),
+            "--topic",
+            topic,
+            "--partitions",
+            &partitions.to_string(),
+            "--count",
+            "0",
+        ],
+        &[],
+    );
+    assert!(out.contains("produced 0"), "{out}");
+}
+
+/// The group's committed offset per partition.
+pub fn committed(group: &str, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", group)
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let got = consumer
+        .committed_offsets(tpl, Duration::from_secs(15))
+        .expect("committed offsets");
+    got.elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(n) => Some((e.partition(), n)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Reads `n` records of `topic` from the beginning (all partitions).
+pub fn consume_all(topic: &str, n: usize) -> Vec<KeyValue> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", unique("reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut out = Vec::new();
+    let start = Instant::now();
+    while out.len() < n && start.elapsed() < Duration::from_secs(60) {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(500)) {
+            out.push((m.key().map(<[u8]>::to_vec), m.payload().map(<[u8]>::to_vec)));
+        }
+    }
+    out
+}

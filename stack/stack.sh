@@ -508,7 +508,7 @@ stop_services() {
       rm -f "$(pid_file "$s")"
     fi
   done
-  # Wait for all at once (Cassandra takes 5-7 s to flush, Kafka ~3 s), so each one's
+  # Wait for all at once (Cassandra takes ~5 s to flush, Kafka under 1 s), so each one's
   # reported time is its own.
   local deadline=$((SECONDS + grace)) t0 killed=0
   t0=$(now_us)

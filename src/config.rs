@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use ember_connectors::cassandra::{validate_identifier, CassandraSinkConfig};
-use ember_connectors::kafka::KafkaSourceConfig;
+use ember_connectors::kafka::{DeadLetterConfig, KafkaSourceConfig};
 use ember_engine::{PipelineSpec, Trigger};
 use serde::Deserialize;
 
@@ -39,10 +39,14 @@ pub struct PipelineConfig {
     pub trigger: Trigger,
     /// SQL files, each one `INSERT INTO <sink> SELECT … FROM <source.table>`.
     pub sql: Vec<PathBuf>,
-    /// Where the checkpoint lives (reserved: offsets are committed to the
-    /// Kafka consumer group today).
+    /// Where the checkpoint lives: a URL (`file:///…`, `s3://bucket/prefix`,
+    /// `gs://…`, `az://…`) or a local path. Default:
+    /// `.ember/checkpoints/<consumer group>` under the working directory.
     #[serde(default)]
     pub checkpoint: Option<String>,
+    /// Where records that cannot be processed go.
+    #[serde(default)]
+    pub dead_letter: DeadLetterConfig,
     /// The Kafka topic and how its records decode.
     pub source: KafkaSourceConfig,
     /// Sink tables by the name the SQL uses.
@@ -127,6 +131,7 @@ impl LoadedPipeline {
             bail!(at("[source] max_records", "must be at least 1".into()));
         }
         validate_topic(&c.source.topic).map_err(|e| at("[source] topic", e))?;
+        validate_topic(&self.dead_letter_topic()).map_err(|e| at("[dead_letter] topic", e))?;
         c.source
             .schema
             .validate()
@@ -163,6 +168,23 @@ impl LoadedPipeline {
             .unwrap_or_else(|| format!("ember-{}", self.config.name))
     }
 
+    /// The dead-letter topic: configured, or `<source topic>.dlq`.
+    pub fn dead_letter_topic(&self) -> String {
+        self.config
+            .dead_letter
+            .topic
+            .clone()
+            .unwrap_or_else(|| format!("{}.dlq", self.config.source.topic))
+    }
+
+    /// The checkpoint location: configured, or per consumer group.
+    pub fn checkpoint_location(&self) -> String {
+        self.config
+            .checkpoint
+            .clone()
+            .unwrap_or_else(|| format!(".ember/checkpoints/{}", self.group_id()))
+    }
+
     /// What the engine needs, with the trigger possibly overridden.
     pub fn spec(&self, trigger: Option<Trigger>) -> PipelineSpec {
         let c = &self.config;
@@ -173,6 +195,7 @@ impl LoadedPipeline {
             max_records: c.source.max_records,
             trigger: trigger.unwrap_or(c.trigger),
             sql_files: c.sql.clone(),
+            fail_on_data_loss: c.source.fail_on_data_loss,
         }
     }
 }

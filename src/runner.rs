@@ -6,8 +6,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use datafusion::catalog::TableProvider;
 use ember_connectors::cassandra::CassandraTable;
-use ember_connectors::kafka::KafkaSource;
-use ember_engine::{Pipeline, Trigger};
+use ember_connectors::kafka::{ensure_topic, KafkaDeadLetters, KafkaSource};
+use ember_engine::{Checkpoint, DeadLetterSink, Pipeline, Trigger};
 
 use crate::config::LoadedPipeline;
 
@@ -30,5 +30,25 @@ pub async fn build_pipeline(loaded: &LoadedPipeline, trigger: Option<Trigger>) -
     )
     .await
     .context("source")?;
-    Ok(Pipeline::new(spec, Box::new(source), sinks).await?)
+    let checkpoint = Checkpoint::open(&loaded.checkpoint_location(), &config.source.topic)?;
+    let dead_letters: Option<Box<dyn DeadLetterSink>> = if config.dead_letter.enabled {
+        let topic = loaded.dead_letter_topic();
+        ensure_topic(
+            &config.source.brokers,
+            &topic,
+            config.dead_letter.partitions,
+        )
+        .await
+        .context("dead-letter topic")?;
+        Some(Box::new(KafkaDeadLetters::new(
+            &config.source.brokers,
+            &topic,
+            &config.source.topic,
+            &config.name,
+            &config.source.options,
+        )?))
+    } else {
+        None
+    };
+    Ok(Pipeline::new(spec, Box::new(source), sinks, checkpoint, dead_letters).await?)
 }

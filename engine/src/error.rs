@@ -2,7 +2,15 @@
 
 use std::path::PathBuf;
 
+use crate::checkpoint::CheckpointError;
 use crate::source::SourceError;
+
+/// Sinks wrap their write failures in this (inside DataFusion's
+/// `External` error) so the engine can tell an unreachable sink — stop,
+/// never dead-letter — from a record that makes a transform fail.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SinkFailure(pub String);
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -12,6 +20,16 @@ pub enum EngineError {
     Sql { file: PathBuf, message: String },
     #[error(transparent)]
     Source(#[from] SourceError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// A sink could not be written (after its retries); nothing committed.
+    #[error("batch {batch_id}: sink failed: {message}")]
+    Sink { batch_id: u64, message: String },
+    /// Records were deleted before they were processed.
+    #[error(
+        "data loss: {0} (set `fail_on_data_loss = false` under [source] to skip with a warning)"
+    )]
+    DataLoss(String),
     /// A batch could not be written; nothing of it was committed.
     #[error("batch {batch_id} failed in {file}: {message}")]
     Batch {

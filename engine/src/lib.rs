@@ -10,7 +10,10 @@
 //! writes somewhere.
 
 pub mod batch_context;
+pub mod checkpoint;
+pub mod dead_letter;
 pub mod error;
+mod narrow;
 pub mod pipeline;
 pub mod report;
 pub mod source;
@@ -18,7 +21,9 @@ pub mod sql;
 pub mod trigger;
 
 pub use batch_context::BatchContext;
-pub use error::EngineError;
+pub use checkpoint::Checkpoint;
+pub use dead_letter::{DeadLetter, DeadLetterSink};
+pub use error::{EngineError, SinkFailure};
 pub use pipeline::{Pipeline, PipelineSpec, RunSummary};
 pub use report::{BatchReport, Reporter};
 pub use source::{OffsetRange, OffsetRanges, RawRecord, Source, SourceError};

@@ -1,15 +1,21 @@
 //! The micro-batch loop, top to bottom:
 //!
+//! 0. on start, replay every batch the checkpoint planned but did not
+//!    commit — exactly its ranges, at exactly its write time;
 //! 1. collect a batch from the [`Source`] (closes at `max_records` or at the
-//!    trigger interval);
-//! 2. decode the payload bytes into one Arrow batch; records that do not
+//!    trigger interval) and admit it: records the checkpoint already
+//!    committed are dropped, deleted offsets are detected (data loss);
+//! 2. plan it in the checkpoint: its ranges and its write time;
+//! 3. decode the payload bytes into one Arrow batch; records that do not
 //!    decode are set aside with a reason;
-//! 3. run every SQL transform on the batch; each writes into its sink table
-//!    and returns once the sink acknowledged every row;
-//! 4. commit the batch's offsets at the source — only now, so a crash at any
-//!    earlier point replays the batch instead of losing it;
-//! 5. report.
+//! 4. run every SQL transform on it; each writes into its sink table and
+//!    returns once the sink acknowledged every row; rows that make a
+//!    transform fail are narrowed down and set aside too;
+//! 5. send what was set aside to the dead-letter topic and wait for acks;
+//! 6. commit the checkpoint, then the source's group offsets (a mirror);
+//! 7. report. `rows in = rows written + dead-lettered`, every batch.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -18,10 +24,12 @@ use datafusion::catalog::TableProvider;
 use ember_decode::{JsonDecoder, SourceSchema};
 use tokio::sync::watch;
 
-use crate::batch_context::BatchContext;
+use crate::checkpoint::Checkpoint;
+use crate::dead_letter::{DeadLetter, DeadLetterSink};
 use crate::error::EngineError;
+use crate::narrow::run_narrowing;
 use crate::report::{BatchReport, Reporter};
-use crate::source::{ranges_of, Source};
+use crate::source::{ranges_of, OffsetRange, OffsetRanges, RawRecord, Source};
 use crate::sql::SqlEngine;
 use crate::trigger::Trigger;
 
@@ -39,15 +47,23 @@ pub struct PipelineSpec {
     pub max_records: usize,
     pub trigger: Trigger,
     pub sql_files: Vec<PathBuf>,
+    /// Stop when records were deleted before they were processed (like
+    /// Spark's `failOnDataLoss`); false skips them with a warning.
+    pub fail_on_data_loss: bool,
 }
 
 /// Totals of a run.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunSummary {
     pub batches: u64,
+    /// Batches replayed from the checkpoint at start.
+    pub replayed: u64,
     pub rows_in: u64,
     pub decoded: u64,
+    /// Records dead-lettered (or, without a dead-letter sink, counted).
     pub rejected: u64,
+    /// Offsets deleted before they were processed (skipped by configuration).
+    pub lost: u64,
     /// Rows acknowledged per sink table.
     pub written: Vec<(String, u64)>,
     pub duration: Duration,
@@ -56,6 +72,7 @@ pub struct RunSummary {
 impl RunSummary {
     fn add(&mut self, r: &BatchReport) {
         self.batches += 1;
+        self.replayed += u64::from(r.replay);
         self.rows_in += r.rows_in as u64;
         self.decoded += r.decoded as u64;
         self.rejected += r.rejected as u64;
@@ -73,15 +90,22 @@ impl RunSummary {
     }
 }
 
-/// A planned pipeline bound to its source and sinks.
+/// A planned pipeline bound to its source, sinks, checkpoint and dead-letter sink.
 pub struct Pipeline {
     spec: PipelineSpec,
     source: Box<dyn Source>,
     decoder: JsonDecoder,
     sql: SqlEngine,
+    checkpoint: Checkpoint,
+    dead_letters: Option<Box<dyn DeadLetterSink>>,
     next_batch_id: u64,
     /// The first write timestamp the next batch may use.
     next_write_time: i64,
+    /// Per partition, the offset the next record should have. A record
+    /// elsewhere means the partition moved or records vanished: re-read
+    /// its checkpoint state.
+    expected: BTreeMap<i32, i64>,
+    lost: u64,
 }
 
 impl Pipeline {
@@ -91,6 +115,8 @@ impl Pipeline {
         spec: PipelineSpec,
         source: Box<dyn Source>,
         sinks: Vec<(String, Arc<dyn TableProvider>)>,
+        checkpoint: Checkpoint,
+        dead_letters: Option<Box<dyn DeadLetterSink>>,
     ) -> Result<Self, EngineError> {
         let decoder = JsonDecoder::new(spec.schema.clone());
         let sql = SqlEngine::plan(
@@ -105,8 +131,12 @@ impl Pipeline {
             source,
             decoder,
             sql,
+            checkpoint,
+            dead_letters,
             next_batch_id: 0,
             next_write_time: 0,
+            expected: BTreeMap::new(),
+            lost: 0,
         })
     }
 
@@ -124,6 +154,10 @@ impl Pipeline {
     ) -> Result<RunSummary, EngineError> {
         let started = Instant::now();
         let mut summary = RunSummary::default();
+        for report in self.recover().await? {
+            summary.add(&report);
+            reporter.batch_done(&report);
+        }
         let wait = match self.spec.trigger {
             Trigger::ProcessingTime(interval) => interval,
             Trigger::AvailableNow => AVAILABLE_NOW_LINGER,
@@ -132,82 +166,240 @@ impl Pipeline {
             if *shutdown.borrow() {
                 break;
             }
-            // 1. Collect.
+            // 1. Collect and admit.
             let deadline = Instant::now() + wait;
             let records = tokio::select! {
                 next = self.source.next_batch(self.spec.max_records, deadline) => next?,
                 _ = shutdown.changed() => break,
             };
             let Some(records) = records else { break };
+            let records = self.admit(records).await?;
             if records.is_empty() {
                 reporter.idle();
                 continue;
             }
-            let batch_started = Instant::now();
+            // 2. Plan.
             let batch_id = self.next_batch_id;
-
-            // 2. Decode.
-            let payloads: Vec<Option<&[u8]>> = records.iter().map(|r| r.value.as_deref()).collect();
-            let decoded = self.decoder.decode(&payloads);
-            for reject in &decoded.rejects {
-                let r = &records[reject.index];
-                tracing::warn!(
-                    batch = batch_id,
-                    partition = r.partition,
-                    offset = r.offset,
-                    reason = reject.reason.code(),
-                    detail = %reject.detail,
-                    "record rejected"
-                );
-            }
-
-            // 3. Transform and write.
-            let write_time = self.plan_write_time(records.len());
-            let decoded_rows = decoded.batch.num_rows();
-            let written = if decoded_rows > 0 {
-                self.sql
-                    .run(BatchContext {
-                        batch_id,
-                        input: decoded.batch,
-                        write_time_micros: write_time,
-                    })
-                    .await?
-            } else {
-                self.sql
-                    .transforms()
-                    .iter()
-                    .map(|t| (t.sink_table.clone(), 0))
-                    .collect()
-            };
-
-            // 4. Commit, only after every sink acknowledged.
-            self.source.commit(&ranges_of(&records)).await?;
-            self.next_batch_id += 1;
-
-            // 5. Report.
-            let report = BatchReport {
-                batch_id,
-                rows_in: records.len(),
-                decoded: decoded_rows,
-                rejected: decoded.rejects.len(),
-                written,
-                duration: batch_started.elapsed(),
-            };
+            let ranges = ranges_of(&records);
+            let write_time = self.plan_write_time(&ranges, records.len());
+            self.checkpoint
+                .plan(batch_id, &ranges, write_time, records.len())
+                .await?;
+            // 3–6. Process and commit.
+            let report = self.process(batch_id, records, write_time, false).await?;
             summary.add(&report);
             reporter.batch_done(&report);
         }
+        summary.lost = self.lost;
         summary.duration = started.elapsed();
         Ok(summary)
     }
 
-    /// Chooses the batch's base write timestamp: the wall clock, but never
-    /// at or below the previous batch's last row, so batches never overlap.
-    fn plan_write_time(&mut self, rows: usize) -> i64 {
+    /// Replays every planned-but-uncommitted batch in the checkpoint, each
+    /// with its own ranges and write time, before anything new is read.
+    async fn recover(&mut self) -> Result<Vec<BatchReport>, EngineError> {
+        let states = self.checkpoint.load_all().await?.clone();
+        let mut pending: BTreeMap<(u64, i64), OffsetRanges> = BTreeMap::new();
+        for (&p, state) in &states {
+            self.next_write_time = self.next_write_time.max(state.write_time_end);
+            if let Some(end) = state.committed_end {
+                self.expected.insert(p, end);
+            }
+            if let Some(plan) = state.pending {
+                self.next_batch_id = self.next_batch_id.max(plan.batch_id + 1);
+                pending
+                    .entry((plan.batch_id, plan.write_time))
+                    .or_default()
+                    .insert(
+                        p,
+                        OffsetRange {
+                            start: plan.start,
+                            end: plan.end,
+                        },
+                    );
+            }
+        }
+        let mut reports = Vec::new();
+        for ((batch_id, write_time), ranges) in pending {
+            tracing::info!(
+                batch = batch_id,
+                partitions = ranges.len(),
+                "replaying an uncommitted batch"
+            );
+            let mut records = self.source.fetch_ranges(&ranges).await?;
+            records.sort_by_key(|r| (r.partition, r.offset));
+            reports.push(self.process(batch_id, records, write_time, true).await?);
+        }
+        Ok(reports)
+    }
+
+    /// Orders the batch by partition and offset (so a replay sees the rows
+    /// in the same order), drops what the checkpoint already committed, and
+    /// detects offsets deleted before they were processed.
+    async fn admit(&mut self, mut records: Vec<RawRecord>) -> Result<Vec<RawRecord>, EngineError> {
+        records.sort_by_key(|r| (r.partition, r.offset));
+        let mut first_of: BTreeMap<i32, i64> = BTreeMap::new();
+        for r in &records {
+            first_of.entry(r.partition).or_insert(r.offset);
+        }
+        let mut floor: BTreeMap<i32, i64> = BTreeMap::new();
+        for (&p, &first) in &first_of {
+            if self.expected.get(&p) == Some(&first) {
+                floor.insert(p, first);
+                continue;
+            }
+            // First sight of this partition, or a jump: its state may have
+            // moved on under another instance.
+            let committed = self.checkpoint.load(p).await?.committed_end;
+            self.next_write_time = self
+                .next_write_time
+                .max(self.checkpoint.state(p).map_or(0, |s| s.write_time_end));
+            let Some(committed) = committed else { continue };
+            floor.insert(p, committed);
+            if first > committed {
+                self.check_data_loss(p, committed, first).await?;
+            }
+        }
+        records.retain(|r| floor.get(&r.partition).is_none_or(|&f| r.offset >= f));
+        for r in &records {
+            self.expected.insert(r.partition, r.offset + 1);
+        }
+        Ok(records)
+    }
+
+    /// A gap between the committed end and the first record is data loss
+    /// only if the log no longer starts before the gap (compaction and
+    /// transaction markers also leave gaps).
+    async fn check_data_loss(
+        &mut self,
+        p: i32,
+        committed: i64,
+        first: i64,
+    ) -> Result<(), EngineError> {
+        let earliest = self.source.earliest_offset(p).await?;
+        if earliest <= committed {
+            return Ok(());
+        }
+        let lost = earliest.min(first) - committed;
+        let message = format!(
+            "partition {p}: offsets {committed}..{} were deleted before they were processed ({lost} record(s))",
+            earliest.min(first)
+        );
+        if self.spec.fail_on_data_loss {
+            return Err(EngineError::DataLoss(message));
+        }
+        tracing::warn!(
+            partition = p,
+            lost,
+            "{message}; skipping them (fail_on_data_loss = false)"
+        );
+        self.lost += lost as u64;
+        Ok(())
+    }
+
+    /// Steps 3–6 for one planned batch.
+    async fn process(
+        &mut self,
+        batch_id: u64,
+        records: Vec<RawRecord>,
+        write_time: i64,
+        replay: bool,
+    ) -> Result<BatchReport, EngineError> {
+        let started = Instant::now();
+        let ranges = ranges_of(&records);
+
+        // 3. Decode.
+        let payloads: Vec<Option<&[u8]>> = records.iter().map(|r| r.value.as_deref()).collect();
+        let decoded = self.decoder.decode(&payloads);
+        let mut letters: Vec<(usize, String, String)> = decoded
+            .rejects
+            .iter()
+            .map(|r| (r.index, r.reason.code().to_string(), r.detail.clone()))
+            .collect();
+
+        // 4. Transform and write.
+        let decoded_rows = decoded.batch.num_rows();
+        let outcome = run_narrowing(&self.sql, batch_id, decoded.batch, write_time).await?;
+        for (row, message) in &outcome.failed {
+            letters.push((
+                decoded.rows[*row],
+                "transform_failed".into(),
+                message.clone(),
+            ));
+        }
+
+        // 5. Dead letters, acknowledged before anything is committed.
+        letters.sort_by_key(|(i, _, _)| *i);
+        self.send_dead_letters(batch_id, &records, &letters).await?;
+
+        // 6. Commit: the checkpoint (authority), then the group offsets (mirror).
+        self.checkpoint.commit(&ranges).await?;
+        if let Err(e) = self.source.commit(&ranges).await {
+            tracing::warn!(batch = batch_id, error = %e, "group offset commit failed; the checkpoint has the batch");
+        }
+        self.next_batch_id = self.next_batch_id.max(batch_id + 1);
+        self.next_write_time = self
+            .next_write_time
+            .max(write_time + records.len() as i64 + 1);
+
+        Ok(BatchReport {
+            batch_id,
+            replay,
+            rows_in: records.len(),
+            decoded: decoded_rows,
+            rejected: letters.len(),
+            written: outcome.written.into_iter().collect(),
+            duration: started.elapsed(),
+        })
+    }
+
+    async fn send_dead_letters(
+        &self,
+        batch_id: u64,
+        records: &[RawRecord],
+        letters: &[(usize, String, String)],
+    ) -> Result<(), EngineError> {
+        if letters.is_empty() {
+            return Ok(());
+        }
+        let letters: Vec<DeadLetter> = letters
+            .iter()
+            .map(|(i, reason, detail)| {
+                let r = &records[*i];
+                DeadLetter {
+                    partition: r.partition,
+                    offset: r.offset,
+                    key: r.key.clone(),
+                    value: r.value.clone(),
+                    reason: reason.clone(),
+                    detail: detail.clone(),
+                }
+            })
+            .collect();
+        for l in &letters {
+            tracing::warn!(batch = batch_id, partition = l.partition, offset = l.offset, reason = %l.reason, detail = %l.detail, "record set aside");
+        }
+        match &self.dead_letters {
+            Some(sink) => Ok(sink.send(&letters).await?),
+            None => Ok(()),
+        }
+    }
+
+    /// The batch's base write timestamp: the wall clock, but never at or
+    /// below any earlier batch's rows, in this process or (through the
+    /// checkpoint) in another instance that owned these partitions.
+    fn plan_write_time(&mut self, ranges: &OffsetRanges, rows: usize) -> i64 {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_micros() as i64)
             .unwrap_or(0);
-        let base = now.max(self.next_write_time);
+        let floor = ranges
+            .keys()
+            .filter_map(|p| self.checkpoint.state(*p))
+            .map(|s| s.write_time_end)
+            .max()
+            .unwrap_or(0);
+        let base = now.max(self.next_write_time).max(floor);
         self.next_write_time = base + rows as i64 + 1;
         base
     }

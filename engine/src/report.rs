@@ -6,11 +6,14 @@ use std::time::Duration;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BatchReport {
     pub batch_id: u64,
+    /// True for a batch replayed from the checkpoint at start.
+    pub replay: bool,
     /// Records read from the source.
     pub rows_in: usize,
     /// Records decoded into rows.
     pub decoded: usize,
-    /// Records that did not decode (`rows_in = decoded + rejected`).
+    /// Records set aside — not decodable, or failing a transform — and
+    /// sent to the dead-letter topic. `rows_in = rows written + rejected`.
     pub rejected: usize,
     /// Rows acknowledged by each sink, by SQL file, in file order.
     pub written: Vec<(String, u64)>,

@@ -76,6 +76,14 @@ pub trait Source: Send {
     /// after every sink acknowledged the batch.
     async fn commit(&mut self, ranges: &OffsetRanges) -> Result<(), SourceError>;
 
+    /// Reads exactly the records in `ranges` (a replay of a planned batch),
+    /// independently of the stream `next_batch` delivers.
+    async fn fetch_ranges(&mut self, ranges: &OffsetRanges) -> Result<Vec<RawRecord>, SourceError>;
+
+    /// The earliest offset still stored for a partition: below it, records
+    /// were deleted (retention) and can never be read.
+    async fn earliest_offset(&mut self, partition: i32) -> Result<i64, SourceError>;
+
     /// A short description for logs (`kafka users_created@127.0.0.1:9092`).
     fn describe(&self) -> String;
 }

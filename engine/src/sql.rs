@@ -25,7 +25,7 @@ use datafusion::prelude::SessionConfig;
 use datafusion_spark::SessionStateBuilderSpark;
 
 use crate::batch_context::BatchContext;
-use crate::error::EngineError;
+use crate::error::{EngineError, SinkFailure};
 
 /// One planned transform.
 #[derive(Debug)]
@@ -115,14 +115,9 @@ impl SqlEngine {
         let task = Arc::new(TaskContext::from(&self.state).with_session_config(config));
         let mut written = Vec::with_capacity(self.transforms.len());
         for t in &self.transforms {
-            let out =
-                collect(t.plan.clone(), task.clone())
-                    .await
-                    .map_err(|e| EngineError::Batch {
-                        batch_id,
-                        file: t.file.clone(),
-                        message: e.to_string(),
-                    })?;
+            let out = collect(t.plan.clone(), task.clone())
+                .await
+                .map_err(|e| classify(batch_id, &t.file, e))?;
             let count = out
                 .first()
                 .and_then(|b| b.column(0).as_any().downcast_ref::<UInt64Array>())
@@ -132,6 +127,25 @@ impl SqlEngine {
             written.push((t.sink_table.clone(), count));
         }
         Ok(written)
+    }
+}
+
+/// A sink's own failure (see [`SinkFailure`]) stops the pipeline; any other
+/// execution error is the data's, and may be narrowed to records.
+fn classify(batch_id: u64, file: &Path, e: DataFusionError) -> EngineError {
+    let sink = match e.find_root() {
+        DataFusionError::External(inner) => {
+            inner.downcast_ref::<SinkFailure>().map(|f| f.0.clone())
+        }
+        _ => None,
+    };
+    match sink {
+        Some(message) => EngineError::Sink { batch_id, message },
+        None => EngineError::Batch {
+            batch_id,
+            file: file.to_path_buf(),
+            message: e.to_string(),
+        },
     }
 }
 

@@ -11,8 +11,9 @@ pub struct CassandraSinkConfig {
     /// Always `"cassandra"`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// Contact points, `host:port`.
-    #[serde(default = "default_contact_points")]
+    /// Contact points, `host:port`: a list, or one comma-separated string
+    /// (as an environment override gives).
+    #[serde(default = "default_contact_points", deserialize_with = "list_or_csv")]
     pub contact_points: Vec<String>,
     /// Keyspace; created with `replication` if missing.
     #[serde(default = "default_keyspace")]
@@ -41,6 +42,19 @@ pub struct CassandraSinkConfig {
     /// fails and the pipeline stops without committing.
     #[serde(default = "default_retry_for")]
     pub retry_for: String,
+}
+
+fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrCsv {
+        List(Vec<String>),
+        Csv(String),
+    }
+    Ok(match ListOrCsv::deserialize(d)? {
+        ListOrCsv::List(v) => v,
+        ListOrCsv::Csv(s) => s.split(',').map(|p| p.trim().to_string()).collect(),
+    })
 }
 
 fn default_contact_points() -> Vec<String> {

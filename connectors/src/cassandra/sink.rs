@@ -10,10 +10,10 @@ use datafusion::common::DataFusionError;
 use datafusion::datasource::sink::DataSink;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
-use ember_engine::BatchContext;
+use ember_engine::{BatchContext, SinkFailure};
 use futures::stream::{FuturesUnordered, StreamExt};
 
-use super::writer::Writer;
+use super::writer::{WriteError, Writer};
 
 /// Upserts every row of its input and returns once all are acknowledged.
 pub(crate) struct CassandraSink {
@@ -77,13 +77,19 @@ async fn next_result<F>(
     name: &str,
 ) -> datafusion::common::Result<u64>
 where
-    F: std::future::Future<Output = Result<u64, scylla::errors::ExecutionError>>,
+    F: std::future::Future<Output = Result<u64, WriteError>>,
 {
     match in_flight.next().await {
         Some(Ok(n)) => Ok(n),
-        Some(Err(e)) => Err(DataFusionError::External(
-            format!("writing to Cassandra table {name}: {e}").into(),
-        )),
+        // Cassandra unavailable after every retry: the pipeline must stop.
+        Some(Err(e)) if e.transient => Err(DataFusionError::External(Box::new(SinkFailure(
+            format!("writing to Cassandra table {name}: {}", e.error),
+        )))),
+        // Cassandra rejected these rows: the engine narrows it down to them.
+        Some(Err(e)) => Err(DataFusionError::Execution(format!(
+            "Cassandra rejected a row of {name}: {}",
+            e.error
+        ))),
         None => Ok(0),
     }
 }

@@ -24,6 +24,15 @@ pub(crate) struct Writer {
     pub retry_for: Duration,
 }
 
+/// A write that failed for good.
+#[derive(Debug)]
+pub(crate) struct WriteError {
+    /// True when retries ran out on a transient error: Cassandra is
+    /// unavailable. False when Cassandra rejected these rows.
+    pub transient: bool,
+    pub error: ExecutionError,
+}
+
 /// Rows `[start, end)` of a batch, written at `base_ts + (row - start)`.
 #[derive(Debug, Clone)]
 pub(crate) struct Chunk {
@@ -65,8 +74,9 @@ impl Writer {
     }
 
     /// Writes one chunk, retrying transient failures until `retry_for` has
-    /// passed. Returns the rows written.
-    pub async fn write(&self, chunk: Chunk) -> Result<u64, ExecutionError> {
+    /// passed. Returns the rows written, or the error and whether it was
+    /// transient (the sink is unavailable) rather than about these rows.
+    pub async fn write(&self, chunk: Chunk) -> Result<u64, WriteError> {
         let started = Instant::now();
         let mut delay = Duration::from_millis(100);
         loop {
@@ -77,7 +87,12 @@ impl Writer {
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    return Err(WriteError {
+                        transient: is_transient(&e),
+                        error: e,
+                    })
+                }
             }
         }
     }

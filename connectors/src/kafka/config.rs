@@ -36,6 +36,11 @@ pub struct KafkaSourceConfig {
     /// `users_created` contract.
     #[serde(default = "SourceSchema::users_created")]
     pub schema: SourceSchema,
+    /// Stop when offsets were deleted (retention) before they were
+    /// processed, like Spark's `failOnDataLoss`; false skips them with a
+    /// warning and counts them.
+    #[serde(default = "default_true")]
+    pub fail_on_data_loss: bool,
     /// Extra librdkafka consumer properties, passed through verbatim
     /// (e.g. `"fetch.max.bytes" = "1048576"`).
     #[serde(default)]
@@ -74,4 +79,38 @@ fn default_format() -> String {
 }
 fn default_max_records() -> usize {
     20_000
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// `[dead_letter]`: where records that cannot be processed go.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterConfig {
+    /// Off only for experiments: rejected records are then logged and
+    /// counted, and lost once their offsets are committed.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// The topic. Default: `<source topic>.dlq`.
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// Partitions when the topic is created.
+    #[serde(default = "default_dlq_partitions")]
+    pub partitions: i32,
+}
+
+impl Default for DeadLetterConfig {
+    fn default() -> Self {
+        DeadLetterConfig {
+            enabled: true,
+            topic: None,
+            partitions: default_dlq_partitions(),
+        }
+    }
+}
+
+fn default_dlq_partitions() -> i32 {
+    1
 }

@@ -2,11 +2,13 @@
 
 mod admin;
 mod config;
+pub mod dead_letters;
 mod producer;
 mod source;
 
 pub use admin::{ensure_topic, KafkaAdminError};
-pub use config::{KafkaSourceConfig, StartingOffsets};
+pub use config::{DeadLetterConfig, KafkaSourceConfig, StartingOffsets};
+pub use dead_letters::KafkaDeadLetters;
 pub use producer::{KafkaProducer, ProducerError};
 pub use source::KafkaSource;
 

@@ -51,6 +51,8 @@ type PartitionOffsets = BTreeMap<i32, i64>;
 /// Reads one topic as a member of a consumer group.
 pub struct KafkaSource {
     consumer: Arc<Inner>,
+    /// The client settings, for the short-lived replay reader.
+    client: rdkafka::ClientConfig,
     topic: String,
     brokers: String,
     /// Available-now runs only: each partition's end offset seen at start.
@@ -84,6 +86,7 @@ impl KafkaSource {
         for (k, v) in &config.options {
             client.set(k, v);
         }
+        let replay_client = client.clone();
         let consumer: Inner = client
             .create_with_context(SourceContext)
             .map_err(|e| SourceError::Connection(e.to_string()))?;
@@ -94,6 +97,7 @@ impl KafkaSource {
 
         let mut source = KafkaSource {
             consumer,
+            client: replay_client,
             topic: config.topic.clone(),
             brokers: config.brokers.clone(),
             end_offsets: None,
@@ -271,7 +275,84 @@ impl Source for KafkaSource {
             .map_err(|e| SourceError::Commit(e.to_string()))
     }
 
+    async fn fetch_ranges(&mut self, ranges: &OffsetRanges) -> Result<Vec<RawRecord>, SourceError> {
+        let mut client = self.client.clone();
+        // A reader outside the group: it must not join it or commit for it.
+        client
+            .set("group.id", "ember-replay-reader")
+            .set("enable.auto.commit", "false");
+        let topic = self.topic.clone();
+        let ranges = ranges.clone();
+        tokio::task::spawn_blocking(move || read_ranges(&client, &topic, &ranges))
+            .await
+            .map_err(|e| SourceError::Other(e.to_string()))?
+    }
+
+    async fn earliest_offset(&mut self, partition: i32) -> Result<i64, SourceError> {
+        let consumer = self.consumer.clone();
+        let topic = self.topic.clone();
+        tokio::task::spawn_blocking(move || {
+            consumer
+                .fetch_watermarks(&topic, partition, METADATA_TIMEOUT)
+                .map(|(low, _)| low)
+                .map_err(|e| SourceError::Connection(e.to_string()))
+        })
+        .await
+        .map_err(|e| SourceError::Other(e.to_string()))?
+    }
+
     fn describe(&self) -> String {
         format!("kafka {}@{}", self.topic, self.brokers)
     }
+}
+
+/// Reads exactly `[start, end)` of each partition with an assigned (not
+/// subscribed) consumer.
+fn read_ranges(
+    client: &rdkafka::ClientConfig,
+    topic: &str,
+    ranges: &OffsetRanges,
+) -> Result<Vec<RawRecord>, SourceError> {
+    use rdkafka::consumer::BaseConsumer;
+    let consumer: BaseConsumer = client
+        .create()
+        .map_err(|e| SourceError::Connection(e.to_string()))?;
+    let mut tpl = TopicPartitionList::new();
+    for (&p, r) in ranges {
+        tpl.add_partition_offset(topic, p, Offset::Offset(r.start))
+            .map_err(|e| SourceError::Other(e.to_string()))?;
+    }
+    consumer
+        .assign(&tpl)
+        .map_err(|e| SourceError::Connection(e.to_string()))?;
+    let mut next: BTreeMap<i32, i64> = ranges.iter().map(|(&p, r)| (p, r.start)).collect();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while ranges.iter().any(|(p, r)| next[p] < r.end) {
+        if Instant::now() > deadline {
+            return Err(SourceError::Other(format!(
+                "replay of {ranges:?} did not complete within 120 s"
+            )));
+        }
+        let Some(result) = consumer.poll(Duration::from_millis(500)) else {
+            continue;
+        };
+        let m = result.map_err(|e| SourceError::Connection(e.to_string()))?;
+        let (p, o) = (m.partition(), m.offset());
+        let Some(range) = ranges.get(&p) else {
+            continue;
+        };
+        if o < range.start || o >= range.end {
+            continue;
+        }
+        next.insert(p, o + 1);
+        out.push(RawRecord {
+            partition: p,
+            offset: o,
+            timestamp_ms: m.timestamp().to_millis(),
+            key: m.key().map(<[u8]>::to_vec),
+            value: m.payload().map(<[u8]>::to_vec),
+        });
+    }
+    Ok(out)
 }

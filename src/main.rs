@@ -188,7 +188,20 @@ async fn run(pipeline: PathBuf, trigger: Option<Trigger>, summary_json: bool) ->
         let _ = stop.send(true);
     });
     let mut reporter = LineReporter;
-    let summary = engine.run(&mut reporter, stopped).await?;
+    let outcome = engine.run(&mut reporter, stopped).await;
+    // Everything is committed by now. Closing the consumer leaves the group
+    // cleanly, but librdkafka's close can block forever when a rebalance
+    // lands in the middle of it: give it a few seconds on its own thread,
+    // then exit regardless (the broker then drops the member by timeout).
+    let (closed, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(engine);
+        let _ = closed.send(());
+    });
+    if wait.recv_timeout(Duration::from_secs(5)).is_err() {
+        tracing::warn!("the Kafka consumer did not close within 5 s; exiting anyway");
+    }
+    let summary = outcome?;
     print_run_summary(&summary);
     if summary_json {
         println!("{}", summary_json_line(&summary));
@@ -231,8 +244,9 @@ impl Reporter for LineReporter {
 fn print_run_summary(s: &RunSummary) {
     let secs = s.duration.as_secs_f64().max(1e-9);
     println!(
-        "done: {} batch(es), {} record(s) in, {} decoded, {} rejected, {} row(s) written in {:.1} s ({:.0} rows/s)",
+        "done: {} batch(es) ({} replayed), {} record(s) in, {} decoded, {} rejected, {} row(s) written in {:.1} s ({:.0} rows/s)",
         s.batches,
+        s.replayed,
         s.rows_in,
         s.decoded,
         s.rejected,
@@ -253,6 +267,8 @@ fn summary_json_line(s: &RunSummary) -> String {
         .collect();
     serde_json::json!({
         "batches": s.batches,
+        "replayed": s.replayed,
+        "lost": s.lost,
         "rows_in": s.rows_in,
         "decoded": s.decoded,
         "rejected": s.rejected,

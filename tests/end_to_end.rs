@@ -174,6 +174,36 @@ async fn undecodable_records_are_counted_and_skipped() {
     for user in &good {
         assert!(rows.contains_key(&user.id.to_string()));
     }
+
+    // Every bad record is in the dead-letter topic byte for byte, with its
+    // reason and origin in the headers.
+    let letters = consume_with_headers(&format!("{}.dlq", names.topic), bad.len());
+    assert_eq!(letters.len(), bad.len());
+    let reasons: Vec<&str> = letters
+        .iter()
+        .map(|l| l.headers["ember.reason"].as_str())
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            "invalid_json",
+            "invalid_json",
+            "not_an_object",
+            "missing_required_field",
+            "invalid_uuid",
+            "invalid_utf8",
+            "empty_value",
+            "tombstone"
+        ]
+    );
+    for (letter, original) in letters.iter().zip(&bad) {
+        assert_eq!(&letter.value, original, "value byte for byte");
+        assert_eq!(letter.key.as_deref(), Some(&b"bad"[..]));
+        assert_eq!(letter.headers["ember.source.topic"], names.topic);
+        assert_eq!(letter.headers["ember.source.partition"], "0");
+        assert_eq!(letter.headers["ember.pipeline"], "users");
+        assert!(letter.headers["ember.source.offset"].parse::<i64>().is_ok());
+    }
 }
 
 /// A local server serving randomuser.me-format pages; it fails the first
@@ -329,4 +359,63 @@ async fn produce_from_a_randomuser_api() {
             assert_eq!(v["post_code"], format!("PC-{i}"));
         }
     }
+}
+
+/// A replayed old batch cannot undo a newer value: every write carries the
+/// batch's planned write time, and the replay reuses it.
+#[tokio::test(flavor = "multi_thread")]
+async fn replaying_an_old_batch_keeps_the_newer_value() {
+    let names = Names::new("replay");
+    create_topic(&names.topic, 1);
+    let mut user = UserGenerator::users(7, 1).remove(0);
+    let id = user.id.to_string();
+    user.first_name = "Old".into();
+    produce_raw(
+        &names.topic,
+        &[(Some(id.clone().into_bytes()), Some(user.to_json()))],
+    )
+    .await;
+    run_available_now(&names);
+    let state_file = repo()
+        .join(".ember/checkpoints")
+        .join(&names.group)
+        .join(&names.topic)
+        .join("partition-0.json");
+    let first: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_file).expect("checkpoint state")).unwrap();
+    assert_eq!(first["committed_end"], 1);
+    assert!(first["pending"].is_null());
+    // write_time_end = write_time + rows + 1 for the one-row batch 0.
+    let first_write_time = first["write_time_end"].as_i64().unwrap() - 2;
+
+    user.first_name = "New".into();
+    produce_raw(
+        &names.topic,
+        &[(Some(id.clone().into_bytes()), Some(user.to_json()))],
+    )
+    .await;
+    run_available_now(&names);
+    let session = session().await;
+    assert_eq!(
+        stored_rows(&session, &names.keyspace).await[&id][1].as_deref(),
+        Some("New")
+    );
+
+    // Pretend batch 0 was planned but never committed: the next start
+    // replays exactly it, at its original write time.
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
+    state["pending"] =
+        serde_json::json!({"batch_id": 0, "start": 0, "end": 1, "write_time": first_write_time});
+    std::fs::write(&state_file, serde_json::to_vec(&state).unwrap()).unwrap();
+    let replay = run_available_now(&names);
+    assert_eq!(replay["replayed"], 1, "{replay}");
+    assert_eq!(
+        replay["rows_in"], 1,
+        "the old record was read again: {replay}"
+    );
+    assert_eq!(
+        stored_rows(&session, &names.keyspace).await[&id][1].as_deref(),
+        Some("New")
+    );
 }

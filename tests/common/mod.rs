@@ -318,3 +318,47 @@ pub fn consume_all(topic: &str, n: usize) -> Vec<KeyValue> {
     }
     out
 }
+
+/// A record read back with its headers (as text).
+#[derive(Debug, Clone)]
+pub struct ReadRecord {
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: HashMap<String, String>,
+}
+
+/// Reads `n` records of `topic` from the beginning, with headers.
+pub fn consume_with_headers(topic: &str, n: usize) -> Vec<ReadRecord> {
+    use rdkafka::message::Headers;
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", unique("reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut out = Vec::new();
+    let start = Instant::now();
+    while out.len() < n && start.elapsed() < Duration::from_secs(60) {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(500)) {
+            let headers = m
+                .headers()
+                .map(|hs| {
+                    hs.iter()
+                        .map(|h| {
+                            let v = h.value.map(|v| String::from_utf8_lossy(v).to_string());
+                            (h.key.to_string(), v.unwrap_or_default())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(ReadRecord {
+                key: m.key().map(<[u8]>::to_vec),
+                value: m.payload().map(<[u8]>::to_vec),
+                headers,
+            });
+        }
+    }
+    out
+}

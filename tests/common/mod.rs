@@ -301,22 +301,10 @@ pub fn committed(group: &str, topic: &str, partitions: i32) -> BTreeMap<i32, i64
 
 /// Reads `n` records of `topic` from the beginning (all partitions).
 pub fn consume_all(topic: &str, n: usize) -> Vec<KeyValue> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .set("group.id", unique("reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
-    let mut out = Vec::new();
-    let start = Instant::now();
-    while out.len() < n && start.elapsed() < Duration::from_secs(60) {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(500)) {
-            out.push((m.key().map(<[u8]>::to_vec), m.payload().map(<[u8]>::to_vec)));
-        }
-    }
-    out
+    consume_with_headers(topic, n)
+        .into_iter()
+        .map(|r| (r.key, r.value))
+        .collect()
 }
 
 /// A record read back with its headers (as text).

@@ -419,3 +419,64 @@ async fn replaying_an_old_batch_keeps_the_newer_value() {
         Some("New")
     );
 }
+
+/// Offsets deleted before they were processed stop the job by default (like
+/// Spark's failOnDataLoss); with `fail_on_data_loss = false` they are
+/// skipped, counted, and the rest is processed.
+#[tokio::test(flavor = "multi_thread")]
+async fn deleted_offsets_are_data_loss() {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+    let names = Names::new("loss");
+    create_topic(&names.topic, 1);
+    let users = UserGenerator::users(3, 20);
+    let records: Vec<KeyValue> = users
+        .iter()
+        .map(|u| (Some(u.id.to_string().into_bytes()), Some(u.to_json())))
+        .collect();
+    produce_raw(&names.topic, &records[..10]).await;
+    assert_eq!(run_available_now(&names)["rows_in"], 10);
+    produce_raw(&names.topic, &records[10..]).await;
+
+    // Retention stand-in: delete offsets 10..15 before they are processed.
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .expect("admin");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&names.topic, 0, Offset::Offset(15))
+        .unwrap();
+    admin
+        .delete_records(&tpl, &AdminOptions::new())
+        .await
+        .expect("delete records");
+
+    let pipeline = users_pipeline();
+    let args = [
+        "run",
+        pipeline.to_str().unwrap(),
+        "--trigger",
+        "available-now",
+        "--summary-json",
+    ];
+    let failed = ember(&args, &names.env());
+    assert!(
+        !failed.status.success(),
+        "data loss must stop the job by default"
+    );
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        stderr.contains("data loss") && stderr.contains("offsets 10..15"),
+        "{stderr}"
+    );
+
+    let mut env = names.env();
+    env.push(("EMBER_SOURCE__FAIL_ON_DATA_LOSS".into(), "false".into()));
+    let skipped = summary(&ember_ok(&args, &env));
+    assert_eq!(skipped["lost"], 5, "{skipped}");
+    assert_eq!(skipped["rows_in"], 5, "{skipped}");
+    let session = session().await;
+    assert_eq!(count_rows(&session, &names.keyspace).await, 15);
+}

@@ -16,11 +16,11 @@ use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 
 pub fn brokers() -> String {
-    std::env::var("EMBER_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".into())
+    std::env::var("TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
 }
 
 pub fn cassandra() -> String {
-    std::env::var("EMBER_TEST_CASSANDRA").unwrap_or_else(|_| "127.0.0.1:9042".into())
+    std::env::var("TEST_CASSANDRA").unwrap_or_else(|_| "127.0.0.1:9042".into())
 }
 
 /// A name no other test (or earlier run) uses.

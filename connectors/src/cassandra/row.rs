@@ -3,8 +3,7 @@
 //! in order, then the write timestamp.
 
 use datafusion::arrow::array::{
-    Array, AsArray, BooleanArray, Float32Array, Float64Array, Int32Array, Int64Array, RecordBatch,
-    TimestampMillisecondArray,
+    Array, AsArray, BooleanArray, RecordBatch, TimestampMillisecondArray,
 };
 use datafusion::arrow::datatypes::{Float32Type, Float64Type, Int32Type, Int64Type};
 use scylla::serialize::row::{RowSerializationContext, SerializeRow};
@@ -102,10 +101,6 @@ fn downcast<T: 'static>(array: &dyn Array) -> Result<&T, SerializationError> {
         })
     })
 }
-
-// The unused-import lint cannot see through the `as_primitive` calls above.
-#[allow(dead_code)]
-type _Used = (Int64Array, Int32Array, Float64Array, Float32Array);
 
 /// Bytes a row adds to a request, estimated from its values: what the
 /// batch size limit is measured against.

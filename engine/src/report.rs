@@ -43,20 +43,3 @@ pub trait Reporter: Send {
     /// The source had nothing for a whole trigger interval.
     fn idle(&mut self) {}
 }
-
-/// A reporter that logs through `tracing`.
-#[derive(Debug, Default)]
-pub struct LogReporter;
-
-impl Reporter for LogReporter {
-    fn batch_done(&mut self, r: &BatchReport) {
-        tracing::info!(
-            batch = r.batch_id,
-            rows_in = r.rows_in,
-            rejected = r.rejected,
-            written = r.total_written(),
-            ms = r.duration.as_millis() as u64,
-            "batch committed"
-        );
-    }
-}

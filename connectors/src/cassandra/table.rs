@@ -1,7 +1,6 @@
 //! `CassandraTable`: a Cassandra table registered in DataFusion.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -86,11 +85,6 @@ impl CassandraTable {
     /// list maps them: partition key, clustering key, then by name.
     pub fn column_names(&self) -> &[String] {
         &self.columns.names
-    }
-
-    /// Waits this long at most for the write retries of one request.
-    pub fn retry_for(&self) -> Duration {
-        self.writer.retry_for
     }
 }
 

@@ -167,14 +167,25 @@ impl JsonDecoder {
         }
         match self.decode_all(payloads, indices) {
             Ok(batch) => parts.push((indices.to_vec(), batch)),
-            Err(err) if indices.len() == 1 => rejects.push(Reject {
-                index: indices[0],
-                reason: RejectReason::WrongType,
-                detail: err
+            Err(err) if indices.len() == 1 => {
+                let detail = err
                     .to_string()
                     .trim_start_matches("Json error: ")
-                    .to_string(),
-            }),
+                    .to_string();
+                // arrow-json names the field when a value has the wrong
+                // type; any other failure is its tokenizer refusing text the
+                // validator let through (a lone surrogate escape, say).
+                let reason = if detail.contains("whilst decoding field") {
+                    RejectReason::WrongType
+                } else {
+                    RejectReason::InvalidJson
+                };
+                rejects.push(Reject {
+                    index: indices[0],
+                    reason,
+                    detail,
+                })
+            }
             Err(_) => {
                 let (left, right) = indices.split_at(indices.len() / 2);
                 self.decode_isolating(payloads, left, parts, rejects);

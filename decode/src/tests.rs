@@ -126,3 +126,15 @@ fn text_survives_byte_exact() {
     assert!(d.rejects.is_empty());
     assert_eq!(col(&d, "first_name").value(0), name);
 }
+
+#[test]
+fn a_lone_surrogate_escape_is_invalid_json_not_a_wrong_type() {
+    // serde_json skips the escape when it only checks structure; arrow-json
+    // refuses it. Either way the record is not valid JSON text.
+    let rec = format!(r#"{{"id":"{ID}","phone":"\ud800"}}"#);
+    let good = format!(r#"{{"id":"{ID}"}}"#);
+    let d = decode(&[good.as_bytes(), rec.as_bytes(), good.as_bytes()]);
+    let reasons: Vec<_> = d.rejects.iter().map(|r| (r.index, r.reason)).collect();
+    assert_eq!(reasons, vec![(1, RejectReason::InvalidJson)]);
+    assert_eq!(d.rows, vec![0, 2]);
+}

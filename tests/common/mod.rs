@@ -350,3 +350,25 @@ pub fn consume_with_headers(topic: &str, n: usize) -> Vec<ReadRecord> {
     }
     out
 }
+
+/// How many records `topic` holds (the sum of its partitions' high
+/// watermarks, for a topic nothing was deleted from).
+pub fn record_count(topic: &str) -> i64 {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .expect("consumer");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(15))
+        .expect("metadata");
+    metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, p.id(), Duration::from_secs(15))
+                .expect("watermarks");
+            high - low
+        })
+        .sum()
+}

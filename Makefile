@@ -5,8 +5,12 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/ember/target
 export EMBER_STACK_CACHE ?= $(HOME)/.cache/ember/stack
 CARGO ?= cargo
 STACK := bash stack/stack.sh
+# The fault tests' own stack instance (tests/faults.rs starts it; `down` stops it).
+FAULTS_STACK := EMBER_STACK_DIR=$(CARGO_TARGET_DIR)/tmp/faults-stack KAFKA_PORT=19092 \
+	KAFKA_CONTROLLER_PORT=19093 CASSANDRA_PORT=19042 CASSANDRA_STORAGE_PORT=17000 \
+	CASSANDRA_JMX_PORT=17199 bash stack/stack.sh
 
-.PHONY: all build release up down status logs demo test lint unit integration fmt clean
+.PHONY: all build release up down status logs demo test lint unit integration chaos fmt clean
 
 all: build
 
@@ -22,6 +26,7 @@ up:
 
 down:
 	$(STACK) down
+	@if [ -d $(CARGO_TARGET_DIR)/tmp/faults-stack ]; then $(FAULTS_STACK) down; fi
 
 status:
 	$(STACK) status
@@ -45,6 +50,11 @@ unit:
 
 integration:
 	$(CARGO) test --workspace --test '*'
+
+## The long fault tests: kill -9 five times in a 200,000-record run, minutes
+## of idleness, longer outages (tests/faults.rs; the short version is in `test`).
+chaos: up
+	CHAOS=1 $(CARGO) test --test faults -- --nocapture
 
 fmt:
 	$(CARGO) fmt --all

@@ -183,9 +183,18 @@ async fn run(pipeline: PathBuf, trigger: Option<Trigger>, summary_json: bool) ->
     );
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("shutdown requested: finishing the batch in flight");
+        let mut signals = Signals::new();
+        signals.recv().await;
+        tracing::info!(
+            "shutdown requested: finishing the batch in flight (signal again to exit at once)"
+        );
         let _ = stop.send(true);
+        // A batch can wait minutes for an unavailable sink; an operator who
+        // cannot wait gets out now. Nothing of that batch is committed, so
+        // the next start replays it.
+        signals.recv().await;
+        eprintln!("ember: second signal: exiting without committing the batch in flight (it is replayed on the next start)");
+        std::process::exit(130);
     });
     let mut reporter = LineReporter;
     let outcome = engine.run(&mut reporter, stopped).await;
@@ -209,19 +218,31 @@ async fn run(pipeline: PathBuf, trigger: Option<Trigger>, summary_json: bool) ->
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// SIGTERM or SIGINT, as many times as they come.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        Signals {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
+        }
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let Some(term) = &mut self.term {
             tokio::select! {
                 _ = term.recv() => {},
                 _ = tokio::signal::ctrl_c() => {},
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// One line per batch on stdout.
@@ -230,13 +251,14 @@ struct LineReporter;
 impl Reporter for LineReporter {
     fn batch_done(&mut self, r: &BatchReport) {
         println!(
-            "batch {:>5} | in {:>7} | written {:>7} | rejected {:>5} | {:>6} ms | {:>9.0} rows/s",
+            "batch {:>5} | in {:>7} | written {:>7} | rejected {:>5} | {:>6} ms | {:>9.0} rows/s{}",
             r.batch_id,
             r.rows_in,
             r.total_written(),
             r.rejected,
             r.duration.as_millis(),
-            r.rows_per_sec()
+            r.rows_per_sec(),
+            if r.replay { " | replayed" } else { "" }
         );
     }
 }

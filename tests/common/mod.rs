@@ -15,11 +15,28 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 
+/// A test binary that runs against a stack instance of its own (the fault
+/// tests) points every helper at it once, before using any.
+static ENDPOINTS: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+
+/// Points this test binary's helpers at another Kafka and Cassandra.
+pub fn use_endpoints(kafka: &str, cassandra: &str) {
+    let want = (kafka.to_string(), cassandra.to_string());
+    let got = ENDPOINTS.get_or_init(|| want.clone());
+    assert_eq!(got, &want, "one stack per test binary");
+}
+
 pub fn brokers() -> String {
+    if let Some((kafka, _)) = ENDPOINTS.get() {
+        return kafka.clone();
+    }
     std::env::var("TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
 }
 
 pub fn cassandra() -> String {
+    if let Some((_, cassandra)) = ENDPOINTS.get() {
+        return cassandra.clone();
+    }
     std::env::var("TEST_CASSANDRA").unwrap_or_else(|_| "127.0.0.1:9042".into())
 }
 
@@ -287,9 +304,19 @@ pub fn committed(group: &str, topic: &str, partitions: i32) -> BTreeMap<i32, i64
     for p in 0..partitions {
         tpl.add_partition(topic, p);
     }
-    let got = consumer
-        .committed_offsets(tpl, Duration::from_secs(15))
-        .expect("committed offsets");
+    // A coordinator that is still loading (a new group, a broker just
+    // started) answers with a retriable error.
+    let start = Instant::now();
+    let got = loop {
+        match consumer.committed_offsets(tpl.clone(), Duration::from_secs(15)) {
+            Ok(got) => break got,
+            Err(e) if start.elapsed() < Duration::from_secs(60) => {
+                eprintln!("committed offsets not available yet: {e}");
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            Err(e) => panic!("committed offsets: {e}"),
+        }
+    };
     got.elements()
         .iter()
         .filter_map(|e| match e.offset() {
@@ -371,4 +398,53 @@ pub fn record_count(topic: &str) -> i64 {
             high - low
         })
         .sum()
+}
+
+/// `ember produce` of `n` generated users (seed `seed`) into `topic`,
+/// created with `partitions` partitions if missing.
+pub fn produce_users(topic: &str, partitions: i32, n: usize, seed: u64) {
+    let out = ember_ok(
+        &[
+            "produce",
+            "--brokers",
+            &brokers(),
+            "--topic",
+            topic,
+            "--partitions",
+            &partitions.to_string(),
+            "--count",
+            &n.to_string(),
+            "--seed",
+            &seed.to_string(),
+        ],
+        &[],
+    );
+    assert!(out.contains(&format!("produced {n} record(s)")), "{out}");
+}
+
+/// Asserts that `<keyspace>.created_users` holds exactly these users: none
+/// missing, none extra, every column equal.
+pub async fn assert_exactly_these_users(
+    session: &Session,
+    keyspace: &str,
+    users: &[ember::ingest::generator::User],
+) {
+    let rows = stored_rows(session, keyspace).await;
+    let mut missing = 0;
+    for user in users {
+        let want: Vec<Option<String>> = user.stored_row().into_iter().map(Some).collect();
+        match rows.get(&user.id.to_string()) {
+            Some(got) => assert_eq!(got.to_vec(), want, "row of {}", user.id),
+            None => missing += 1,
+        }
+    }
+    let ids: std::collections::HashSet<String> = users.iter().map(|u| u.id.to_string()).collect();
+    let extra = rows.keys().filter(|k| !ids.contains(*k)).count();
+    assert_eq!(
+        (missing, extra),
+        (0, 0),
+        "expected {} rows, found {}: {missing} missing, {extra} extra",
+        users.len(),
+        rows.len()
+    );
 }

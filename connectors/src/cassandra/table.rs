@@ -1,6 +1,7 @@
 //! `CassandraTable`: a Cassandra table registered in DataFusion.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -11,6 +12,9 @@ use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use ember_engine::trigger::parse_duration;
+use scylla::client::session::Session;
+use scylla::errors::PrepareError;
+use scylla::statement::prepared::PreparedStatement;
 
 use super::config::CassandraSinkConfig;
 use super::schema::{read_columns, TableColumns};
@@ -25,6 +29,30 @@ pub struct CassandraTable {
     columns: TableColumns,
     writer: Arc<Writer>,
     concurrency: usize,
+}
+
+/// How long a table that was just created may stay invisible to `PREPARE`.
+const SCHEMA_SETTLE: Duration = Duration::from_secs(20);
+
+/// Prepares the upsert. When several instances start at once, each may run
+/// the table's `CREATE TABLE IF NOT EXISTS`; Cassandra then settles on one
+/// definition and, meanwhile, can answer "does not exist" to a prepare.
+/// That answer is retried for a while; any other is final.
+async fn prepare_insert(session: &Session, cql: &str) -> Result<PreparedStatement, PrepareError> {
+    let started = Instant::now();
+    loop {
+        match session.prepare(cql).await {
+            Ok(statement) => return Ok(statement),
+            Err(e)
+                if e.to_string().contains("does not exist")
+                    && started.elapsed() < SCHEMA_SETTLE =>
+            {
+                tracing::debug!(error = %e, "table not visible yet; preparing again");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 impl CassandraTable {
@@ -53,13 +81,13 @@ impl CassandraTable {
             columns.names.join(", "),
             vec!["?"; columns.names.len()].join(", ")
         );
-        let insert = session
-            .prepare(insert)
-            .await
-            .map_err(|e| CassandraError::Schema {
-                what: format!("prepare insert into {}.{table}", config.keyspace),
-                message: e.to_string(),
-            })?;
+        let insert =
+            prepare_insert(&session, &insert)
+                .await
+                .map_err(|e| CassandraError::Schema {
+                    what: format!("prepare insert into {}.{table}", config.keyspace),
+                    message: e.to_string(),
+                })?;
         let writer = Writer {
             session: Arc::new(session),
             insert,

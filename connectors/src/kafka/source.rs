@@ -78,7 +78,10 @@ impl KafkaSource {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", config.starting_offsets.as_reset())
             .set("enable.partition.eof", "false")
-            .set("session.timeout.ms", "10000")
+            // A crashed instance's partitions move to the others after
+            // this long: the brokers' minimum by default, since heartbeats
+            // come from librdkafka's own thread and batches never block them.
+            .set("session.timeout.ms", "6000")
             .set("heartbeat.interval.ms", "1000")
             // Bound what librdkafka prefetches: memory stays flat whatever
             // the backlog (backpressure comes from max_records, not buffers).

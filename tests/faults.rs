@@ -1,0 +1,596 @@
+//! Fault tests: the engine is killed, a service goes away, an instance dies,
+//! and at the end Cassandra holds exactly the expected rows — none missing,
+//! none extra, every column equal.
+//!
+//! They stop and start services, so they run against a stack instance of
+//! their own (ports 19092/19093 and 19042/17000/17199, started here on first
+//! use, stopped by `make down`) and one at a time. `make test` runs the short
+//! version; `CHAOS=1` (`make chaos`) the long one: 200,000 records, minutes of
+//! idleness.
+
+mod common;
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use common::*;
+use ember::ingest::generator::{User, UserGenerator};
+use rand::Rng;
+
+const KAFKA_PORT: &str = "19092";
+const KAFKA_CONTROLLER_PORT: &str = "19093";
+const CASSANDRA_PORT: &str = "19042";
+const CASSANDRA_STORAGE_PORT: &str = "17000";
+const CASSANDRA_JMX_PORT: &str = "17199";
+
+/// The long version (`make chaos`).
+fn chaos() -> bool {
+    std::env::var("CHAOS").is_ok_and(|v| v == "1")
+}
+
+/// Where this binary's stack instance lives (the Makefile's `down` stops it
+/// there too).
+fn stack_dir() -> PathBuf {
+    std::env::var_os("EMBER_FAULTS_STACK_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("faults-stack"))
+}
+
+/// `stack/stack.sh <args>` against this binary's instance.
+fn stack_sh(args: &[&str]) -> Output {
+    let out = Command::new("bash")
+        .arg(repo().join("stack/stack.sh"))
+        .args(args)
+        .env("EMBER_STACK_DIR", stack_dir())
+        .env("KAFKA_PORT", KAFKA_PORT)
+        .env("KAFKA_CONTROLLER_PORT", KAFKA_CONTROLLER_PORT)
+        .env("CASSANDRA_PORT", CASSANDRA_PORT)
+        .env("CASSANDRA_STORAGE_PORT", CASSANDRA_STORAGE_PORT)
+        .env("CASSANDRA_JMX_PORT", CASSANDRA_JMX_PORT)
+        .output()
+        .expect("stack.sh runs");
+    assert!(
+        out.status.success(),
+        "stack.sh {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Takes the lock that keeps these tests one at a time, and starts the
+/// stack instance (fresh data) the first time.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    static STARTED: OnceLock<()> = OnceLock::new();
+    let guard = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    STARTED.get_or_init(|| {
+        stack_sh(&["down"]);
+        let _ = std::fs::remove_dir_all(stack_dir());
+        stack_sh(&["up"]);
+        use_endpoints(
+            &format!("127.0.0.1:{KAFKA_PORT}"),
+            &format!("127.0.0.1:{CASSANDRA_PORT}"),
+        );
+    });
+    // A test that failed half-way may have left a service stopped.
+    stack_sh(&["up"]);
+    guard
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().expect("tokio runtime")
+}
+
+/// An `ember` process in the background, its output in files.
+struct Job {
+    child: Child,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Job {
+    fn start(name: &str, args: &[&str], env: &[(String, String)]) -> Job {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("faults-logs");
+        std::fs::create_dir_all(&dir).expect("log dir");
+        let id = unique(name);
+        let (stdout, stderr) = (dir.join(format!("{id}.out")), dir.join(format!("{id}.err")));
+        let child = Command::new(env!("CARGO_BIN_EXE_ember"))
+            .args(args)
+            .current_dir(repo())
+            .envs(env.iter().cloned())
+            .stdout(File::create(&stdout).expect("stdout file"))
+            .stderr(File::create(&stderr).expect("stderr file"))
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start ember");
+        Job {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// `ember run pipelines/users.toml` with `env` (processing-time unless
+    /// the trigger is overridden there).
+    fn run(name: &str, env: &[(String, String)]) -> Job {
+        let pipeline = users_pipeline();
+        Job::start(
+            name,
+            &["run", pipeline.to_str().unwrap(), "--summary-json"],
+            env,
+        )
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill runs")
+            .success();
+        assert!(ok, "kill -{sig}");
+    }
+
+    fn kill9(&mut self) {
+        self.signal("KILL");
+        self.child.wait().expect("reaped");
+    }
+
+    fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// SIGTERM, then asserts a clean exit within `within`; returns how long
+    /// the exit took.
+    fn stop(&mut self, sig: &str, within: Duration) -> Duration {
+        let sent = Instant::now();
+        self.signal(sig);
+        let status = self.wait(within);
+        let took = sent.elapsed();
+        match status {
+            Some(s) if s.success() => took,
+            Some(s) => panic!(
+                "ember exited {s} on SIG{sig}\nstdout:\n{}\nstderr:\n{}",
+                self.stdout(),
+                tail(&self.stderr())
+            ),
+            None => panic!(
+                "ember still running {within:?} after SIG{sig}\nstdout:\n{}",
+                self.stdout()
+            ),
+        }
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        if self.running() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// `ember produce` at `rate` records/s in the background.
+fn produce_in_background(topic: &str, partitions: i32, n: usize, seed: u64, rate: usize) -> Job {
+    Job::start(
+        "produce",
+        &[
+            "produce",
+            "--brokers",
+            &brokers(),
+            "--topic",
+            topic,
+            "--partitions",
+            &partitions.to_string(),
+            "--count",
+            &n.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--rate",
+            &rate.to_string(),
+        ],
+        &[],
+    )
+}
+
+fn finish_producing(mut producer: Job) {
+    match producer.wait(Duration::from_secs(300)) {
+        Some(s) if s.success() => {}
+        other => panic!("producer: {other:?}\n{}", tail(&producer.stderr())),
+    }
+}
+
+/// The pipeline's env for a test, with a processing-time trigger and small
+/// batches (more commits, more moments to fail between).
+fn job_env(names: &Names, max_records: usize) -> Vec<(String, String)> {
+    let mut env = names.env();
+    env.push(("EMBER_TRIGGER".into(), "300ms".into()));
+    env.push(("EMBER_SOURCE__MAX_RECORDS".into(), max_records.to_string()));
+    env
+}
+
+async fn wait_for_rows(names: &Names, n: usize, deadline: Duration) {
+    let session = session().await;
+    eventually(deadline, &format!("{n} rows in {}", names.keyspace), || {
+        let (session, ks) = (&session, names.keyspace.clone());
+        async move { count_rows(session, &ks).await == n as i64 }
+    })
+    .await;
+}
+
+/// The group's committed offsets, summed.
+fn committed_total(names: &Names, partitions: i32) -> i64 {
+    committed(&names.group, &names.topic, partitions)
+        .values()
+        .sum()
+}
+
+fn users(seed: u64, n: usize) -> Vec<User> {
+    UserGenerator::users(seed, n)
+}
+
+#[test]
+fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
+    let _serial = serial();
+    let (n, rate, kills) = if chaos() {
+        (200_000, 8_000, 5)
+    } else {
+        (30_000, 3_000, 5)
+    };
+    let names = Names::new("kill");
+    let seed = rand::rng().random_range(0..u32::MAX as u64);
+    println!("kill test: {n} records, seed {seed}");
+    let env = job_env(&names, 5_000);
+    create_topic(&names.topic, 4);
+    let producer = produce_in_background(&names.topic, 4, n, seed, rate);
+
+    // Each restarted job is killed at a random moment after it got going:
+    // within 1.5 s of its first new batch (so every kill lands while
+    // records are being processed, and every life makes progress).
+    let started = Instant::now();
+    let rt = runtime();
+    let mut job = Job::run("kill", &env);
+    for i in 0..kills {
+        let up = Instant::now();
+        let processing = |job: &Job| {
+            job.stdout()
+                .lines()
+                .any(|l| l.starts_with("batch") && !l.ends_with("replayed"))
+        };
+        while !processing(&job) {
+            assert!(
+                up.elapsed() < Duration::from_secs(60),
+                "the restarted job processes nothing:\n{}",
+                tail(&job.stderr())
+            );
+            assert!(
+                job.running(),
+                "ember died on its own:\n{}",
+                tail(&job.stderr())
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(rand::rng().random_range(0..1500)));
+        assert!(
+            job.running(),
+            "ember died on its own:\n{}",
+            tail(&job.stderr())
+        );
+        job.kill9();
+        let rows = rt.block_on(async { count_rows(&session().await, &names.keyspace).await });
+        println!(
+            "kill {} at {:.1} s: {rows} rows stored, {} offsets committed",
+            i + 1,
+            started.elapsed().as_secs_f64(),
+            committed_total(&names, 4)
+        );
+        job = Job::run("kill", &env);
+    }
+    finish_producing(producer);
+    rt.block_on(wait_for_rows(&names, n, Duration::from_secs(300)));
+    job.stop("TERM", Duration::from_secs(10));
+    rt.block_on(async {
+        assert_exactly_these_users(&session().await, &names.keyspace, &users(seed, n)).await;
+    });
+    assert_eq!(
+        committed_total(&names, 4),
+        n as i64,
+        "offsets cover every record"
+    );
+    println!("kill test: {kills} kills; expected {n} rows, found {n}");
+}
+
+#[test]
+fn cassandra_down_for_20_s_is_waited_out() {
+    let _serial = serial();
+    let (n, rate) = if chaos() {
+        (60_000, 2_000)
+    } else {
+        (20_000, 1_000)
+    };
+    let names = Names::new("cdown");
+    let seed = 7_001;
+    let mut env = job_env(&names, 2_000);
+    // The outage plus Cassandra's start-up must fit in the retry window.
+    env.push((
+        "EMBER_SINKS__CREATED_USERS__RETRY_FOR".into(),
+        "180s".into(),
+    ));
+    create_topic(&names.topic, 4);
+    let rt = runtime();
+    let mut job = Job::run("cdown", &env);
+    let producer = produce_in_background(&names.topic, 4, n, seed, rate);
+    rt.block_on(async {
+        let session = session().await;
+        eventually(Duration::from_secs(60), "the first rows", || {
+            let (session, ks) = (&session, names.keyspace.clone());
+            async move { count_rows(session, &ks).await > 0 }
+        })
+        .await;
+    });
+
+    stack_sh(&["down", "cassandra"]);
+    let down_at = Instant::now();
+    let before = committed(&names.group, &names.topic, 4);
+    std::thread::sleep(Duration::from_secs(20).saturating_sub(down_at.elapsed()));
+    let after = committed(&names.group, &names.topic, 4);
+    assert_eq!(
+        before, after,
+        "nothing is committed while Cassandra is down"
+    );
+    assert!(
+        job.running(),
+        "ember waits for Cassandra:\n{}",
+        tail(&job.stderr())
+    );
+    stack_sh(&["up", "cassandra"]);
+    println!(
+        "cassandra was down {:.1} s; offsets held at {}",
+        down_at.elapsed().as_secs_f64(),
+        before.values().sum::<i64>()
+    );
+
+    finish_producing(producer);
+    rt.block_on(wait_for_rows(&names, n, Duration::from_secs(240)));
+    job.stop("TERM", Duration::from_secs(10));
+    assert!(
+        job.stderr().contains("retrying"),
+        "the outage was retried with backoff:\n{}",
+        tail(&job.stderr())
+    );
+    rt.block_on(async {
+        assert_exactly_these_users(&session().await, &names.keyspace, &users(seed, n)).await;
+    });
+    assert_eq!(committed_total(&names, 4), n as i64);
+}
+
+#[test]
+fn a_kafka_restart_loses_nothing() {
+    let _serial = serial();
+    let (n, rate) = if chaos() {
+        (60_000, 3_000)
+    } else {
+        (15_000, 1_000)
+    };
+    let names = Names::new("krestart");
+    let seed = 7_002;
+    let env = job_env(&names, 2_000);
+    create_topic(&names.topic, 4);
+    let rt = runtime();
+    let mut job = Job::run("krestart", &env);
+    let producer = produce_in_background(&names.topic, 4, n, seed, rate);
+    rt.block_on(async {
+        let session = session().await;
+        eventually(Duration::from_secs(60), "the first rows", || {
+            let (session, ks) = (&session, names.keyspace.clone());
+            async move { count_rows(session, &ks).await > 0 }
+        })
+        .await;
+    });
+    let restart = Instant::now();
+    stack_sh(&["restart", "kafka"]);
+    println!(
+        "kafka restarted in {:.1} s",
+        restart.elapsed().as_secs_f64()
+    );
+    finish_producing(producer);
+    rt.block_on(wait_for_rows(&names, n, Duration::from_secs(240)));
+    job.stop("TERM", Duration::from_secs(10));
+    rt.block_on(async {
+        assert_exactly_these_users(&session().await, &names.keyspace, &users(seed, n)).await;
+    });
+    assert_eq!(committed_total(&names, 4), n as i64);
+}
+
+#[test]
+fn the_surviving_instance_takes_over_a_killed_ones_partitions() {
+    let _serial = serial();
+    let (n, rate) = if chaos() {
+        (60_000, 3_000)
+    } else {
+        (18_000, 1_500)
+    };
+    let names = Names::new("pair");
+    let seed = 7_003;
+    let env = job_env(&names, 1_000);
+    create_topic(&names.topic, 6);
+    let mut a = Job::run("pair-a", &env);
+    let mut b = Job::run("pair-b", &env);
+    let producer = produce_in_background(&names.topic, 6, n, seed, rate);
+    // Both instances hold partitions once both have written a batch.
+    let start = Instant::now();
+    let batches = |job: &Job| {
+        job.stdout()
+            .lines()
+            .filter(|l| l.starts_with("batch"))
+            .count()
+    };
+    while batches(&a) == 0 || batches(&b) == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "both instances should process: a={} b={}",
+            batches(&a),
+            batches(&b)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    a.kill9();
+    println!(
+        "killed instance a after {:.1} s ({} batches); b had {}",
+        start.elapsed().as_secs_f64(),
+        batches(&a),
+        batches(&b)
+    );
+    finish_producing(producer);
+    let rt = runtime();
+    rt.block_on(wait_for_rows(&names, n, Duration::from_secs(240)));
+    b.stop("TERM", Duration::from_secs(10));
+    rt.block_on(async {
+        assert_exactly_these_users(&session().await, &names.keyspace, &users(seed, n)).await;
+    });
+    // Records kept arriving on all six partitions after the kill; only b
+    // was left to commit them.
+    let offsets = committed(&names.group, &names.topic, 6);
+    assert_eq!(offsets.len(), 6, "{offsets:?}");
+    assert_eq!(offsets.values().sum::<i64>(), n as i64);
+}
+
+#[test]
+fn sigterm_and_sigint_finish_the_batch_in_flight_and_exit_0() {
+    let _serial = serial();
+    let n = 60_000;
+    let names = Names::new("sigterm");
+    let seed = 7_004;
+    produce_users(&names.topic, 4, n, seed);
+    let env = job_env(&names, 5_000);
+    let rt = runtime();
+    let session = rt.block_on(session());
+    for sig in ["TERM", "INT"] {
+        let mut job = Job::run("sigterm", &env);
+        // Signal while a batch is being written: some of its rows stored,
+        // not all.
+        let committed_before = committed_total(&names, 4);
+        let start = Instant::now();
+        let at_signal = loop {
+            let rows = rt.block_on(count_rows(&session, &names.keyspace));
+            if rows > committed_before && rows < n as i64 {
+                break rows;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(90),
+                "no batch in flight seen (rows {rows})"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let took = job.stop(sig, Duration::from_secs(10));
+        let rows = rt.block_on(count_rows(&session, &names.keyspace));
+        let committed = committed_total(&names, 4);
+        println!(
+            "SIG{sig}: exit 0 after {} ms; rows {at_signal} at the signal, {rows} at exit, {committed} committed",
+            took.as_millis()
+        );
+        assert_eq!(
+            rows, committed,
+            "the batch in flight was finished and committed, nothing written uncommitted"
+        );
+        assert!(job.stdout().contains("done:"), "{}", job.stdout());
+    }
+    // A second signal does not wait for the batch: exit 130 at once,
+    // nothing of the batch committed; the next start replays it.
+    let mut job = Job::run("sigterm-twice", &env);
+    let committed_before = committed_total(&names, 4);
+    let start = Instant::now();
+    while rt.block_on(count_rows(&session, &names.keyspace)) <= committed_before {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "no batch in flight seen"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    job.signal("TERM");
+    std::thread::sleep(Duration::from_millis(50));
+    let sent = Instant::now();
+    job.signal("INT");
+    let status = job.wait(Duration::from_secs(5)).expect("exits at once");
+    println!(
+        "second signal: exit {:?} after {} ms",
+        status.code(),
+        sent.elapsed().as_millis()
+    );
+    assert_eq!(status.code(), Some(130), "{}", job.stderr());
+    assert!(job.stderr().contains("second signal"), "{}", job.stderr());
+
+    // The rest, read once: from the committed offsets to the end.
+    let committed_so_far = committed_total(&names, 4);
+    let rest = run_available_now(&names);
+    assert_eq!(
+        committed_so_far + rest["rows_in"].as_i64().unwrap(),
+        n as i64,
+        "the rest is read exactly once"
+    );
+    rt.block_on(assert_exactly_these_users(
+        &session,
+        &names.keyspace,
+        &users(seed, n),
+    ));
+}
+
+#[test]
+fn an_idle_topic_keeps_a_processing_time_job_healthy() {
+    let _serial = serial();
+    let idle = if chaos() {
+        // Longer than librdkafka's max.poll.interval.ms (5 min).
+        Duration::from_secs(330)
+    } else {
+        Duration::from_secs(20)
+    };
+    let names = Names::new("idle");
+    create_topic(&names.topic, 2);
+    let mut job = Job::run("idle", &job_env(&names, 1_000));
+    std::thread::sleep(idle);
+    assert!(
+        job.running(),
+        "ember stays up while idle:\n{}",
+        tail(&job.stderr())
+    );
+    produce_users(&names.topic, 2, 1_000, 7_005);
+    let rt = runtime();
+    rt.block_on(wait_for_rows(&names, 1_000, Duration::from_secs(60)));
+    job.stop("TERM", Duration::from_secs(10));
+    assert!(
+        !job.stderr().contains("ERROR"),
+        "no errors while idle:\n{}",
+        tail(&job.stderr())
+    );
+    rt.block_on(async {
+        assert_exactly_these_users(&session().await, &names.keyspace, &users(7_005, 1_000)).await;
+    });
+}

@@ -45,9 +45,9 @@ def airflow_env(home: Path) -> dict:
 @pytest.fixture(scope="session")
 def ember_bin() -> str:
     """The freshly built debug binary (`make airflow-test` builds it first);
-    EMBER_TEST_BIN picks another."""
+    TEST_EMBER_BIN picks another."""
     target = os.environ.get("CARGO_TARGET_DIR") or str(Path.home() / ".cache/ember/target")
-    path = os.environ.get("EMBER_TEST_BIN") or f"{target}/debug/ember"
+    path = os.environ.get("TEST_EMBER_BIN") or f"{target}/debug/ember"
     if not os.access(path, os.X_OK):
         pytest.fail(f"no ember binary at {path}: run `cargo build --bin ember` first")
     return path

@@ -67,7 +67,7 @@ AIRFLOW_TEST_EMBER ?= $(CARGO_TARGET_DIR)/debug/ember
 airflow-test:
 	$(CARGO) build --bin ember
 	venv=$$(bash airflow/venv.sh) && bash scripts/compose-plugin.sh >/dev/null && \
-	TEST_EMBER_BIN=$(AIRFLOW_TEST_EMBER) $$venv/bin/python -m pytest -q -p no:cacheprovider airflow/tests
+	TEST_EMBER_BIN=$(AIRFLOW_TEST_EMBER) $$venv/bin/python -m pytest -q -p no:cacheprovider --durations=5 airflow/tests
 
 # The compose checks alone (no stack needed).
 compose-check:

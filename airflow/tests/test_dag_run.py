@@ -9,10 +9,13 @@ own copy of the metadata database.
 
 from __future__ import annotations
 
+import http.server
 import json
 import sqlite3
 import subprocess
+import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 from conftest import REPO, VENV_BIN, airflow_env
@@ -176,3 +179,65 @@ def test_check_quality_fails_when_the_rows_are_not_this_runs_users(
     assert (counts["produced"], counts["written"], counts["in_cassandra"]) == (120, 120, 0)
     assert cql_count(ember_bin, stack, names["keyspace"]) == 120
     assert "holds 0 of this run's 120 user(s)" in proc.stdout + proc.stderr
+
+
+class RandomUserPages(http.server.BaseHTTPRequestHandler):
+    """A randomuser.me stand-in: `?results=N&page=P&seed=S` → N users, the same ones for
+    the same query."""
+
+    def do_GET(self):
+        query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+        n, page = int(query["results"][0]), int(query["page"][0])
+        seed = query.get("seed", ["0"])[0]
+        users = []
+        for i in range(n):
+            k = f"{seed}-{page}-{i}"
+            users.append(
+                {
+                    "gender": "female" if i % 2 else "male",
+                    "name": {"title": "Mx", "first": f"First{k}", "last": f"Last{k}"},
+                    "location": {
+                        "street": {"number": i + 1, "name": "Main Street"},
+                        "city": "Lyon",
+                        "state": "Rhône",
+                        "country": "France",
+                        "postcode": 69001 if i % 3 else f"N{i}",
+                    },
+                    "email": f"user{k}@example.com",
+                    "login": {"uuid": k, "username": f"user{k}"},
+                    "dob": {"date": "1990-01-02T03:04:05.000Z", "age": 36},
+                    "registered": {"date": "2020-01-02T03:04:05.000Z", "age": 6},
+                    "phone": "04-00-00-00-00",
+                    "picture": {"medium": f"https://example.com/{k}.jpg"},
+                }
+            )
+        body = json.dumps(
+            {"results": users, "info": {"seed": seed, "results": n, "page": page, "version": "1.4"}}
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_dags_test_with_an_api_url_lands_the_api_users(
+    airflow_home, ember_bin, stack, names, tmp_path
+):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RandomUserPages)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/api/"
+        proc, _ = dags_test(
+            airflow_home, ember_bin, stack, names, tmp_path, {"count": 250, "api_url": url}
+        )
+    finally:
+        server.shutdown()
+    assert proc.returncode == 0, tail(proc)
+    assert xcom(airflow_home, "stream_data_from_api")["source"] == "api"
+    counts = xcom(airflow_home, "check_quality", "counts")
+    assert (counts["produced"], counts["written"], counts["in_cassandra"]) == (250, 250, 250)
+    assert cql_count(ember_bin, stack, names["keyspace"]) == 250

@@ -284,3 +284,21 @@ def test_builder_stage_has_what_librdkafka_needs():
     builder = DOCKERFILE.read_text().split("AS builder", 1)[1].split("\nFROM ", 1)[0]
     for pkg in ("cmake", "libcurl4-openssl-dev", "libsasl2-dev", "libssl-dev"):
         assert re.search(rf"\b{re.escape(pkg)}\b", builder), pkg
+
+
+def test_kafka_is_one_kraft_node_with_a_valid_cluster_id(services):
+    import base64
+
+    env = environment(services["kafka"])
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert not any("ZOOKEEPER" in k for k in env)
+    # `kafka-storage format` takes only a Kafka Uuid: 22 base64url characters, 16 bytes.
+    cluster_id = env["CLUSTER_ID"]
+    assert len(cluster_id) == 22
+    assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16
+    # Containers and host clients each get a listener they can reach.
+    assert "INTERNAL://kafka:29092" in env["KAFKA_ADVERTISED_LISTENERS"]
+    assert "EXTERNAL://localhost:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
+    for name, service in services.items():
+        brokers = environment(service).get("EMBER_SOURCE__BROKERS")
+        assert brokers in (None, "kafka:29092"), name

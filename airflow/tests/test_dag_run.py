@@ -241,3 +241,30 @@ def test_dags_test_with_an_api_url_lands_the_api_users(
     counts = xcom(airflow_home, "check_quality", "counts")
     assert (counts["produced"], counts["written"], counts["in_cassandra"]) == (250, 250, 250)
     assert cql_count(ember_bin, stack, names["keyspace"]) == 250
+
+
+def test_dead_lettered_records_are_subtracted(airflow_home, ember_bin, stack, names, tmp_path):
+    # A transform that fails on some rows: post codes that are not numbers cannot be cast,
+    # so ember narrows the batch down to them and dead-letters them; the rest land.
+    sql = tmp_path / "numeric_post_codes.sql"
+    original = (REPO / "sql" / "created_users.sql").read_text()
+    select = original.index("SELECT")
+    sql.write_text(
+        original[:select]
+        + original[select:].replace("post_code,", "CAST(CAST(post_code AS INT) AS VARCHAR),", 1)
+    )
+    proc, _ = dags_test(
+        airflow_home,
+        ember_bin,
+        stack,
+        names,
+        tmp_path,
+        {"count": 300},
+        extra_env={"EMBER_SQL": str(sql)},
+    )
+    assert proc.returncode == 0, tail(proc)
+    counts = xcom(airflow_home, "check_quality", "counts")
+    assert counts["produced"] == 300
+    assert 0 < counts["dead_lettered"] < 300
+    assert counts["written"] == counts["in_cassandra"] == 300 - counts["dead_lettered"]
+    assert cql_count(ember_bin, stack, names["keyspace"]) == counts["written"]

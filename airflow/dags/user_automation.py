@@ -46,7 +46,9 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[2]
+# This checkout, when the DAG is read from its airflow/dags folder.
+_HERE = Path(__file__).resolve()
+REPO = _HERE.parents[2] if len(_HERE.parents) > 2 else _HERE.parent
 
 
 def ember_bin() -> str:

@@ -7,6 +7,7 @@ migrated once; each DAG run test gets a copy of it, so runs never see each other
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -24,6 +25,7 @@ VENV_BIN = Path(sys.executable).parent
 sys.path.insert(0, str(DAGS))  # the DAG module's helpers are tested directly too
 
 _home = Path(tempfile.mkdtemp(prefix="ember-airflow-test-"))
+atexit.register(shutil.rmtree, _home, ignore_errors=True)
 os.environ["AIRFLOW_HOME"] = str(_home)
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"

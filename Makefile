@@ -10,7 +10,8 @@ FAULTS_STACK := EMBER_STACK_DIR=$(CARGO_TARGET_DIR)/tmp/faults-stack KAFKA_PORT=
 	KAFKA_CONTROLLER_PORT=19093 CASSANDRA_PORT=19042 CASSANDRA_STORAGE_PORT=17000 \
 	CASSANDRA_JMX_PORT=17199 bash stack/stack.sh
 
-.PHONY: all build release up down status logs demo test lint unit integration chaos fmt clean
+.PHONY: all build release up down status logs demo test lint unit integration chaos fmt clean \
+	airflow-venv compose-plugin airflow-test compose-check airflow
 
 all: build
 
@@ -39,7 +40,7 @@ demo: release up
 	EMBER_BIN=$(CARGO_TARGET_DIR)/release/ember bash scripts/demo.sh
 
 ## What CI runs: lint, unit tests, then integration tests on the real stack.
-test: lint unit up integration
+test: lint unit up integration airflow-test
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -58,6 +59,53 @@ chaos: up
 
 fmt:
 	$(CARGO) fmt --all
+
+## Airflow (airflow/) and Docker Compose
+# The Airflow venv: built once from airflow/constraints.txt, cached under
+# ~/.cache/ember/airflow-venv (see airflow/venv.sh).
+airflow-venv:
+	bash airflow/venv.sh
+
+# The docker compose CLI, built once from the Go module proxy (no Docker engine here).
+compose-plugin:
+	bash scripts/compose-plugin.sh
+
+# The DAG's import and shape tests, real `airflow dags test` runs against the local stack
+# (`make up` first; KAFKA_PORT / CASSANDRA_PORT or the EMBER_ overrides say where it is)
+# with the debug ember, and the compose checks.
+AIRFLOW_TEST_EMBER ?= $(CARGO_TARGET_DIR)/debug/ember
+airflow-test:
+	$(CARGO) build --bin ember
+	venv=$$(bash airflow/venv.sh) && bash scripts/compose-plugin.sh >/dev/null && \
+	TEST_EMBER_BIN=$(AIRFLOW_TEST_EMBER) $$venv/bin/python -m pytest -q -p no:cacheprovider --durations=5 airflow/tests
+
+# The compose checks alone (no stack needed).
+compose-check:
+	$(CARGO) build --bin ember
+	venv=$$(bash airflow/venv.sh) && bash scripts/compose-plugin.sh >/dev/null && \
+	TEST_EMBER_BIN=$(AIRFLOW_TEST_EMBER) $$venv/bin/python -m pytest -q -p no:cacheprovider \
+		airflow/tests/test_compose.py
+
+# `airflow standalone` with the DAG loaded, against the local stack; UI on AIRFLOW_PORT
+# (login admin, password in $(AIRFLOW_HOME_DIR)/simple_auth_manager_passwords.json.generated).
+# Ctrl-C stops it. State (SQLite, logs) in .airflow/.
+AIRFLOW_PORT ?= 8080
+AIRFLOW_HOME_DIR ?= $(CURDIR)/.airflow
+airflow: up
+	$(CARGO) build --bin ember
+	venv=$$(bash airflow/venv.sh) && mkdir -p $(AIRFLOW_HOME_DIR) && \
+	PATH=$$venv/bin:$$PATH \
+	AIRFLOW_HOME=$(AIRFLOW_HOME_DIR) \
+	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/airflow/dags \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	AIRFLOW__CORE__PARALLELISM=4 \
+	AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
+	AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$(AIRFLOW_PORT)/execution/ \
+	EMBER_BIN=$(AIRFLOW_TEST_EMBER) \
+	EMBER_PIPELINE=$(CURDIR)/pipelines/users.toml \
+	EMBER_SOURCE__BROKERS=$${EMBER_SOURCE__BROKERS:-127.0.0.1:$${KAFKA_PORT:-9092}} \
+	EMBER_SINKS__CREATED_USERS__CONTACT_POINTS=$${EMBER_SINKS__CREATED_USERS__CONTACT_POINTS:-127.0.0.1:$${CASSANDRA_PORT:-9042}} \
+	exec airflow standalone
 
 clean:
 	$(STACK) down || true

@@ -41,7 +41,8 @@ enum Command {
     Produce {
         #[arg(long, default_value = "127.0.0.1:9092", env = "EMBER_SOURCE__BROKERS")]
         brokers: String,
-        #[arg(long, default_value = "users_created")]
+        /// The pipeline's topic override, if set, is the default here too.
+        #[arg(long, default_value = "users_created", env = "EMBER_SOURCE__TOPIC")]
         topic: String,
         /// Create the topic with this many partitions if it is missing.
         #[arg(long)]
@@ -65,6 +66,26 @@ enum Command {
         #[arg(long, default_value_t = 500)]
         api_page_size: usize,
         /// Print the totals as one JSON line at the end.
+        #[arg(long)]
+        summary_json: bool,
+    },
+    /// Count how many of the users `ember produce --seed S` sent (the first N)
+    /// are rows of a sink's table: one run's rows, whatever else it holds.
+    Landed {
+        /// The pipeline file whose sink to look in (EMBER_ overrides apply).
+        pipeline: PathBuf,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// How many records that produce run sent.
+        #[arg(long)]
+        count: u64,
+        /// The run fetched users from an API (--api-url): its ids are drawn alone.
+        #[arg(long)]
+        api: bool,
+        /// The sink, if the pipeline has several.
+        #[arg(long)]
+        sink: Option<String>,
+        /// Print the counts as one JSON line at the end.
         #[arg(long)]
         summary_json: bool,
     },
@@ -139,6 +160,14 @@ async fn dispatch(command: Command) -> Result<()> {
             run_produce(opts, summary_json).await
         }
         Command::Check { pipeline } => check(pipeline),
+        Command::Landed {
+            pipeline,
+            seed,
+            count,
+            api,
+            sink,
+            summary_json,
+        } => landed(pipeline, seed, count, api, sink, summary_json).await,
         Command::Cql {
             statement,
             contact_point,
@@ -334,6 +363,62 @@ async fn run_produce(opts: ProduceOptions, summary_json: bool) -> Result<()> {
                 "topic": summary.topic,
                 "source": summary.source,
                 "seconds": secs,
+            })
+        );
+    }
+    Ok(())
+}
+
+async fn landed(
+    pipeline: PathBuf,
+    seed: u64,
+    count: u64,
+    api: bool,
+    sink: Option<String>,
+    summary_json: bool,
+) -> Result<()> {
+    let loaded = LoadedPipeline::load(&pipeline, std::env::vars())?;
+    let sinks = &loaded.config.sinks;
+    let (name, config) = match (&sink, sinks.len()) {
+        (Some(name), _) => sinks
+            .get_key_value(name)
+            .ok_or_else(|| anyhow::anyhow!("{}: no sink named {name}", pipeline.display()))?,
+        (None, 1) => sinks
+            .iter()
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("no sink"))?,
+        (None, _) => anyhow::bail!(
+            "{} has {} sinks: say which with --sink",
+            pipeline.display(),
+            sinks.len()
+        ),
+    };
+    let table = config.table.as_deref().unwrap_or(name);
+    let ids = ember::ingest::produced_ids(seed, count, api);
+    let present: std::collections::HashSet<uuid::Uuid> =
+        ember::query::present_ids(config, table, &ids)
+            .await?
+            .into_iter()
+            .collect();
+    let missing: Vec<String> = ids
+        .iter()
+        .filter(|id| !present.contains(id))
+        .take(5)
+        .map(|id| id.to_string())
+        .collect();
+    let qualified = format!("{}.{table}", config.keyspace);
+    println!(
+        "{} of {count} user(s) of seed {seed} are in {qualified}",
+        present.len()
+    );
+    if summary_json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "expected": count,
+                "found": present.len(),
+                "table": qualified,
+                "missing_sample": missing,
             })
         );
     }

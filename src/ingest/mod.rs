@@ -12,6 +12,7 @@ use ember_connectors::http::RandomUserApi;
 use ember_connectors::kafka::{ensure_topic, KafkaProducer};
 
 use generator::UserGenerator;
+use uuid::Uuid;
 
 /// What to produce, where, how fast.
 #[derive(Debug, Clone)]
@@ -42,6 +43,16 @@ pub struct ProduceSummary {
     pub topic: String,
     pub source: &'static str,
     pub elapsed: Duration,
+}
+
+/// The ids of the first `n` records `produce` sends with `seed`: the
+/// generator's users, or (`api`) the ids given to API users, which are drawn
+/// alone. Checks use them to find exactly one run's rows in Cassandra.
+pub fn produced_ids(seed: u64, n: u64, api: bool) -> Vec<Uuid> {
+    let mut g = UserGenerator::new(seed);
+    (0..n)
+        .map(|_| if api { g.next_id() } else { g.next_user().id })
+        .collect()
 }
 
 /// Produces records until `count` or `duration` is reached (or the API has
@@ -121,4 +132,23 @@ pub async fn produce(
         source: if api.is_some() { "api" } else { "generator" },
         elapsed: started.elapsed(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn produced_ids_follow_what_produce_sends() {
+        let users = UserGenerator::users(7, 50);
+        let ids = produced_ids(7, 50, false);
+        assert_eq!(ids, users.iter().map(|u| u.id).collect::<Vec<_>>());
+        let mut g = UserGenerator::new(7);
+        let api: Vec<Uuid> = (0..50).map(|_| g.next_id()).collect();
+        assert_eq!(produced_ids(7, 50, true), api);
+        // Other seeds give other users; ids are distinct within a run.
+        assert_ne!(produced_ids(8, 50, false), ids);
+        let distinct: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
+    }
 }

@@ -63,6 +63,8 @@ pub struct PartitionState {
 /// The checkpoint of one pipeline's topic.
 pub struct Checkpoint {
     store: Arc<dyn ObjectStore>,
+    /// The location's own path within the store (a prefix of every key).
+    base: Path,
     root: Path,
     url: String,
     states: BTreeMap<i32, PartitionState>,
@@ -88,6 +90,7 @@ impl Checkpoint {
         let root = base.clone().join(topic);
         Ok(Checkpoint {
             store: Arc::from(store),
+            base,
             root,
             url: url.to_string(),
             states: BTreeMap::new(),
@@ -194,7 +197,14 @@ impl Checkpoint {
 
     fn io_error(&self, path: &Path, e: impl std::fmt::Display) -> CheckpointError {
         CheckpointError::Io {
-            path: format!("{}/{}", self.url.trim_end_matches('/'), path),
+            // The URL already names the base: add only what is below it.
+            path: match path.prefix_match(&self.base) {
+                Some(parts) => {
+                    let rest: Vec<_> = parts.map(|p| p.as_ref().to_string()).collect();
+                    format!("{}/{}", self.url.trim_end_matches('/'), rest.join("/"))
+                }
+                None => format!("{}/{}", self.url.trim_end_matches('/'), path),
+            },
             message: e.to_string(),
         }
     }

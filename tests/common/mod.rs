@@ -3,6 +3,10 @@
 //! that cannot reach them fails, it never skips.
 #![allow(dead_code)]
 
+mod job;
+#[allow(unused_imports)]
+pub use job::{tail, Job};
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -132,6 +136,11 @@ pub fn summary(stdout: &str) -> serde_json::Value {
 
 /// `ember run pipelines/users.toml --trigger available-now --summary-json`.
 pub fn run_available_now(names: &Names) -> serde_json::Value {
+    run_available_now_with(&names.env())
+}
+
+/// The same with a whole environment of overrides.
+pub fn run_available_now_with(env: &[(String, String)]) -> serde_json::Value {
     let pipeline = users_pipeline();
     let stdout = ember_ok(
         &[
@@ -141,7 +150,7 @@ pub fn run_available_now(names: &Names) -> serde_json::Value {
             "available-now",
             "--summary-json",
         ],
-        &names.env(),
+        env,
     );
     summary(&stdout)
 }

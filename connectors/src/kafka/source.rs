@@ -266,6 +266,18 @@ impl Source for KafkaSource {
         if ranges.is_empty() {
             return Ok(());
         }
+        // What is committed is consumed, whether or not this consumer read
+        // it: a batch replayed from the checkpoint was read by the replay
+        // reader, and once its end is committed the group consumer starts
+        // past it. An available-now run must count it as done.
+        for (&partition, range) in ranges {
+            let position = self.positions.entry(partition).or_insert(range.end);
+            *position = (*position).max(range.end);
+            let end = self.end_offsets.as_ref().and_then(|e| e.get(&partition));
+            if end.is_some_and(|&end| range.end >= end) {
+                self.pause(partition);
+            }
+        }
         let mut tpl = TopicPartitionList::new();
         for (&partition, range) in ranges {
             tpl.add_partition_offset(&self.topic, partition, Offset::Offset(range.end))

@@ -16,6 +16,8 @@
 //! again until the failing records are isolated, so the common all-good batch
 //! costs one pass and a bad record costs `O(log n)` extra passes.
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 mod schema;
 mod validate;
 

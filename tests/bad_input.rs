@@ -265,6 +265,15 @@ fn corpus() -> Vec<Case> {
     );
     written(
         &mut cases,
+        "escaped characters beyond U+FFFF",
+        Obj(vec![
+            ("id".into(), s(next())),
+            ("first_name".into(), raw(r#""\ud84d\ude00 \ud840\udc00""#)),
+            ("last_name".into(), raw(r#""\udbff\udfff""#)),
+        ]),
+    );
+    written(
+        &mut cases,
         "empty strings",
         Obj::user(&next(), "empty")
             .set("first_name", s(""))

@@ -16,9 +16,13 @@
 //! again until the failing records are isolated, so the common all-good batch
 //! costs one pass and a bad record costs `O(log n)` extra passes.
 
+mod escapes;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 mod schema;
 mod validate;
 
+use std::borrow::Cow;
 use std::fmt;
 
 use arrow::array::{Array, BooleanBufferBuilder, RecordBatch, StringArray};
@@ -122,19 +126,31 @@ impl JsonDecoder {
     pub fn decode(&self, payloads: &[Option<&[u8]>]) -> Decoded {
         let mut rejects = Vec::new();
         let mut candidates = Vec::with_capacity(payloads.len());
+        // What arrow-json reads, by input index: an accepted payload with its
+        // escaped surrogate pairs made raw (see `escapes`), computed once
+        // rather than on every bisection pass; nothing for the others.
+        let mut texts: Vec<Cow<'_, [u8]>> = Vec::with_capacity(payloads.len());
         for (index, payload) in payloads.iter().enumerate() {
             match validate::check_record(*payload) {
-                Ok(()) => candidates.push(index),
-                Err((reason, detail)) => rejects.push(Reject {
-                    index,
-                    reason,
-                    detail,
-                }),
+                Ok(()) => {
+                    candidates.push(index);
+                    texts.push(escapes::unescape_surrogate_pairs(
+                        payload.unwrap_or_default(),
+                    ));
+                }
+                Err((reason, detail)) => {
+                    rejects.push(Reject {
+                        index,
+                        reason,
+                        detail,
+                    });
+                    texts.push(Cow::Borrowed(&[]));
+                }
             }
         }
 
         let mut parts = Vec::new();
-        self.decode_isolating(payloads, &candidates, &mut parts, &mut rejects);
+        self.decode_isolating(&texts, &candidates, &mut parts, &mut rejects);
 
         let mut rows = Vec::with_capacity(candidates.len());
         let mut batches = Vec::with_capacity(parts.len());
@@ -157,7 +173,7 @@ impl JsonDecoder {
     /// fail are isolated. Parts are pushed in input order.
     fn decode_isolating(
         &self,
-        payloads: &[Option<&[u8]>],
+        texts: &[Cow<'_, [u8]>],
         indices: &[usize],
         parts: &mut Vec<(Vec<usize>, RecordBatch)>,
         rejects: &mut Vec<Reject>,
@@ -165,7 +181,7 @@ impl JsonDecoder {
         if indices.is_empty() {
             return;
         }
-        match self.decode_all(payloads, indices) {
+        match self.decode_all(texts, indices) {
             Ok(batch) => parts.push((indices.to_vec(), batch)),
             Err(err) if indices.len() == 1 => {
                 let detail = err
@@ -188,8 +204,8 @@ impl JsonDecoder {
             }
             Err(_) => {
                 let (left, right) = indices.split_at(indices.len() / 2);
-                self.decode_isolating(payloads, left, parts, rejects);
-                self.decode_isolating(payloads, right, parts, rejects);
+                self.decode_isolating(texts, left, parts, rejects);
+                self.decode_isolating(texts, right, parts, rejects);
             }
         }
     }
@@ -197,7 +213,7 @@ impl JsonDecoder {
     /// One arrow-json pass over records already known to be single objects.
     fn decode_all(
         &self,
-        payloads: &[Option<&[u8]>],
+        texts: &[Cow<'_, [u8]>],
         indices: &[usize],
     ) -> Result<RecordBatch, ArrowError> {
         let mut decoder = ReaderBuilder::new(self.schema.clone())
@@ -205,7 +221,7 @@ impl JsonDecoder {
             .with_coerce_primitive(true)
             .build_decoder()?;
         for &i in indices {
-            let bytes = payloads[i].unwrap_or_default();
+            let bytes: &[u8] = &texts[i];
             let before = decoder.len();
             let used = decoder.decode(bytes)?;
             // Belt and braces: the validator guarantees one object per

@@ -138,3 +138,23 @@ fn a_lone_surrogate_escape_is_invalid_json_not_a_wrong_type() {
     assert_eq!(reasons, vec![(1, RejectReason::InvalidJson)]);
     assert_eq!(d.rows, vec![0, 2]);
 }
+
+#[test]
+fn escaped_supplementary_characters_decode_to_themselves() {
+    // Found by fuzzing: arrow-json turned U+23600 (sent as the escaped pair
+    // \ud84d\ude00) into U+13600. Also the first and last pair, an emoji,
+    // a lone surrogate (rejected) and a pair in a key.
+    let rec = format!(
+        r#"{{"id":"{ID}","first_name":"\ud84d\ude00 \ud840\udc00 \udbff\udfff \ud83d\ude00"}}"#
+    );
+    let lone = format!(r#"{{"id":"{ID}","first_name":"\ud84d"}}"#);
+    let key = format!(r#"{{"id":"{ID}","\ud840\udc00":"x","last_name":"\uD87E\uDC00"}}"#);
+    let d = decode(&[rec.as_bytes(), lone.as_bytes(), key.as_bytes()]);
+    assert_eq!(d.rows, vec![0, 2]);
+    assert_eq!(
+        col(&d, "first_name").value(0),
+        "\u{23600} \u{20000} \u{10FFFF} \u{1F600}"
+    );
+    assert_eq!(col(&d, "last_name").value(1), "\u{2F800}");
+    assert_eq!(d.rejects[0].reason, RejectReason::InvalidJson);
+}

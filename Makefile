@@ -10,12 +10,8 @@ FAULTS_STACK := EMBER_STACK_DIR=$(CARGO_TARGET_DIR)/tmp/faults-stack KAFKA_PORT=
 	KAFKA_CONTROLLER_PORT=19093 CASSANDRA_PORT=19042 CASSANDRA_STORAGE_PORT=17000 \
 	CASSANDRA_JMX_PORT=17199 bash stack/stack.sh
 
-<<<<<<< HEAD
 .PHONY: all build release up down status logs demo test lint unit integration chaos fmt clean \
-	airflow-venv compose-plugin airflow-test compose-check airflow
-=======
-.PHONY: all build release up down status logs demo test lint unit integration fmt clean fuzz
->>>>>>> fuzz
+	airflow-venv compose-plugin airflow-test compose-check airflow fuzz
 
 all: build
 
@@ -64,7 +60,6 @@ chaos: up
 fmt:
 	$(CARGO) fmt --all
 
-<<<<<<< HEAD
 ## Airflow (airflow/) and Docker Compose
 # The Airflow venv: built once from airflow/constraints.txt, cached under
 # ~/.cache/ember/airflow-venv (see airflow/venv.sh).
@@ -111,7 +106,7 @@ airflow: up
 	EMBER_SOURCE__BROKERS=$${EMBER_SOURCE__BROKERS:-127.0.0.1:$${KAFKA_PORT:-9092}} \
 	EMBER_SINKS__CREATED_USERS__CONTACT_POINTS=$${EMBER_SINKS__CREATED_USERS__CONTACT_POINTS:-127.0.0.1:$${CASSANDRA_PORT:-9042}} \
 	exec airflow standalone
-=======
+
 ## Fuzz the decode step (fuzz/, needs a nightly toolchain). Each target in
 ## FUZZ_TARGETS runs FUZZ_SECONDS, starting from the committed seeds in
 ## fuzz/corpus/<target>; what it learns goes to $(FUZZ_WORK)/corpus, crashes to
@@ -135,7 +130,6 @@ fuzz: $(CARGO_FUZZ)
 	    $(CARGO) +$(FUZZ_TOOLCHAIN) fuzz run $$t $(FUZZ_WORK)/corpus/$$t corpus/$$t -- \
 	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1; \
 	done
->>>>>>> fuzz
 
 clean:
 	$(STACK) down || true

@@ -2,6 +2,8 @@
 //! demo and users can look at what landed without installing cqlsh.
 
 use anyhow::{Context, Result};
+use ember_connectors::cassandra::{connect, CassandraSinkConfig};
+use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::value::Row;
 
@@ -15,6 +17,17 @@ pub async fn run_cql(contact_point: &str, cql: &str) -> Result<TextResult> {
         .build()
         .await
         .with_context(|| format!("cannot connect to Cassandra at {contact_point}"))?;
+    query(&session, cql).await
+}
+
+/// Runs `cql` with a sink's connection settings (contact points,
+/// credentials, TLS).
+pub async fn run_cql_with(sink: &CassandraSinkConfig, cql: &str) -> Result<TextResult> {
+    let session = connect(sink).await?;
+    query(&session, cql).await
+}
+
+async fn query(session: &Session, cql: &str) -> Result<TextResult> {
     let result = session
         .query_unpaged(cql, ())
         .await

@@ -12,7 +12,7 @@ use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use ember_engine::trigger::parse_duration;
 
-use super::config::CassandraSinkConfig;
+use super::config::{quote_identifier, validate_identifier, CassandraSinkConfig};
 use super::schema::{read_columns, TableColumns};
 use super::session::{connect, ensure_table, CassandraError};
 use super::sink::CassandraSink;
@@ -43,6 +43,10 @@ impl CassandraTable {
                 "concurrency and batch_max_rows must be at least 1".into(),
             ));
         }
+        // Checked here too, not only at config load: the names are spliced
+        // into CQL below, whoever built this config.
+        validate_identifier("keyspace", &config.keyspace).map_err(CassandraError::Config)?;
+        validate_identifier("table", table).map_err(CassandraError::Config)?;
         let session = connect(config).await?;
         ensure_table(&session, config, table).await?;
         let columns = read_columns(&session, &config.keyspace, table).await?;
@@ -50,7 +54,12 @@ impl CassandraTable {
             "INSERT INTO {}.{} ({}) VALUES ({}) USING TIMESTAMP ?",
             config.keyspace,
             table,
-            columns.names.join(", "),
+            columns
+                .names
+                .iter()
+                .map(|n| quote_identifier(n))
+                .collect::<Vec<_>>()
+                .join(", "),
             vec!["?"; columns.names.len()].join(", ")
         );
         let insert = session

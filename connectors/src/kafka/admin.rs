@@ -6,6 +6,8 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 
+use super::security::KafkaSecurity;
+
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaAdminError {
     #[error("cannot reach Kafka at {brokers}: {message}")]
@@ -18,14 +20,15 @@ pub enum KafkaAdminError {
 /// Returns true if it was created.
 pub async fn ensure_topic(
     brokers: &str,
+    security: &KafkaSecurity,
     topic: &str,
     partitions: i32,
 ) -> Result<bool, KafkaAdminError> {
-    let admin: AdminClient<DefaultClientContext> = super::client_config(brokers, [])
+    let admin: AdminClient<DefaultClientContext> = super::client_config(brokers, security, [])
         .create()
         .map_err(|e| KafkaAdminError::Connect {
             brokers: brokers.into(),
-            message: e.to_string(),
+            message: super::client_error(&e),
         })?;
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
@@ -35,7 +38,7 @@ pub async fn ensure_topic(
             .await
             .map_err(|e| KafkaAdminError::Create {
                 topic: topic.into(),
-                message: e.to_string(),
+                message: super::client_error(&e),
             })?;
     match results.into_iter().next() {
         Some(Ok(_)) => Ok(true),

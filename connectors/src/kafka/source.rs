@@ -71,7 +71,7 @@ impl KafkaSource {
         group_id: &str,
         available_now: bool,
     ) -> Result<Self, SourceError> {
-        let mut client = super::client_config(&config.brokers, []);
+        let mut client = super::client_config(&config.brokers, &config.security, []);
         client
             .set("group.id", group_id)
             .set("enable.auto.commit", "false")
@@ -83,17 +83,17 @@ impl KafkaSource {
             // Bound what librdkafka prefetches: memory stays flat whatever
             // the backlog (backpressure comes from max_records, not buffers).
             .set("queued.max.messages.kbytes", "32768");
-        for (k, v) in &config.options {
+        for (k, v) in config.options.iter() {
             client.set(k, v);
         }
         let replay_client = client.clone();
         let consumer: Inner = client
             .create_with_context(SourceContext)
-            .map_err(|e| SourceError::Connection(e.to_string()))?;
+            .map_err(|e| SourceError::Connection(super::client_error(&e)))?;
         let consumer = Arc::new(consumer);
         consumer
             .subscribe(&[&config.topic])
-            .map_err(|e| SourceError::Connection(e.to_string()))?;
+            .map_err(|e| SourceError::Connection(super::client_error(&e)))?;
 
         let mut source = KafkaSource {
             consumer,
@@ -117,7 +117,7 @@ impl KafkaSource {
         let (ends, starts) =
             tokio::task::spawn_blocking(move || bounds(&consumer, &topic, starting))
                 .await
-                .map_err(|e| SourceError::Other(e.to_string()))??;
+                .map_err(|e| SourceError::Other(super::client_error(&e)))??;
         tracing::info!(topic = %self.topic, partitions = ends.len(), "available-now: end offsets fixed");
         self.positions = starts;
         self.end_offsets = Some(ends);
@@ -152,7 +152,7 @@ fn bounds(
 ) -> Result<(PartitionOffsets, PartitionOffsets), SourceError> {
     let metadata = consumer
         .fetch_metadata(Some(topic), METADATA_TIMEOUT)
-        .map_err(|e| SourceError::Connection(e.to_string()))?;
+        .map_err(|e| SourceError::Connection(super::client_error(&e)))?;
     let Some(meta) = metadata.topics().iter().find(|t| t.name() == topic) else {
         return Err(SourceError::Other(format!("topic `{topic}` not found")));
     };
@@ -168,7 +168,7 @@ fn bounds(
     for p in meta.partitions() {
         let (low, high) = consumer
             .fetch_watermarks(topic, p.id(), METADATA_TIMEOUT)
-            .map_err(|e| SourceError::Connection(e.to_string()))?;
+            .map_err(|e| SourceError::Connection(super::client_error(&e)))?;
         ends.insert(p.id(), high);
         lows.insert(p.id(), low);
         tpl.add_partition(topic, p.id());
@@ -183,7 +183,7 @@ fn bounds(
                 tracing::debug!(error = %e, "committed offsets not available yet; retrying");
                 std::thread::sleep(Duration::from_millis(250));
             }
-            Err(e) => return Err(SourceError::Connection(e.to_string())),
+            Err(e) => return Err(SourceError::Connection(super::client_error(&e))),
         }
     };
     let mut starts = BTreeMap::new();
@@ -266,13 +266,13 @@ impl Source for KafkaSource {
         let mut tpl = TopicPartitionList::new();
         for (&partition, range) in ranges {
             tpl.add_partition_offset(&self.topic, partition, Offset::Offset(range.end))
-                .map_err(|e| SourceError::Commit(e.to_string()))?;
+                .map_err(|e| SourceError::Commit(super::client_error(&e)))?;
         }
         let consumer = self.consumer.clone();
         tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync))
             .await
-            .map_err(|e| SourceError::Commit(e.to_string()))?
-            .map_err(|e| SourceError::Commit(e.to_string()))
+            .map_err(|e| SourceError::Commit(super::client_error(&e)))?
+            .map_err(|e| SourceError::Commit(super::client_error(&e)))
     }
 
     async fn fetch_ranges(&mut self, ranges: &OffsetRanges) -> Result<Vec<RawRecord>, SourceError> {
@@ -285,7 +285,7 @@ impl Source for KafkaSource {
         let ranges = ranges.clone();
         tokio::task::spawn_blocking(move || read_ranges(&client, &topic, &ranges))
             .await
-            .map_err(|e| SourceError::Other(e.to_string()))?
+            .map_err(|e| SourceError::Other(super::client_error(&e)))?
     }
 
     async fn earliest_offset(&mut self, partition: i32) -> Result<i64, SourceError> {
@@ -295,10 +295,10 @@ impl Source for KafkaSource {
             consumer
                 .fetch_watermarks(&topic, partition, METADATA_TIMEOUT)
                 .map(|(low, _)| low)
-                .map_err(|e| SourceError::Connection(e.to_string()))
+                .map_err(|e| SourceError::Connection(super::client_error(&e)))
         })
         .await
-        .map_err(|e| SourceError::Other(e.to_string()))?
+        .map_err(|e| SourceError::Other(super::client_error(&e)))?
     }
 
     fn describe(&self) -> String {
@@ -316,15 +316,15 @@ fn read_ranges(
     use rdkafka::consumer::BaseConsumer;
     let consumer: BaseConsumer = client
         .create()
-        .map_err(|e| SourceError::Connection(e.to_string()))?;
+        .map_err(|e| SourceError::Connection(super::client_error(&e)))?;
     let mut tpl = TopicPartitionList::new();
     for (&p, r) in ranges {
         tpl.add_partition_offset(topic, p, Offset::Offset(r.start))
-            .map_err(|e| SourceError::Other(e.to_string()))?;
+            .map_err(|e| SourceError::Other(super::client_error(&e)))?;
     }
     consumer
         .assign(&tpl)
-        .map_err(|e| SourceError::Connection(e.to_string()))?;
+        .map_err(|e| SourceError::Connection(super::client_error(&e)))?;
     let mut next: BTreeMap<i32, i64> = ranges.iter().map(|(&p, r)| (p, r.start)).collect();
     let mut out = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -337,7 +337,7 @@ fn read_ranges(
         let Some(result) = consumer.poll(Duration::from_millis(500)) else {
             continue;
         };
-        let m = result.map_err(|e| SourceError::Connection(e.to_string()))?;
+        let m = result.map_err(|e| SourceError::Connection(super::client_error(&e)))?;
         let (p, o) = (m.partition(), m.offset());
         let Some(range) = ranges.get(&p) else {
             continue;

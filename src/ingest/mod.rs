@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use ember_connectors::http::RandomUserApi;
-use ember_connectors::kafka::{ensure_topic, KafkaProducer, KafkaSecurity};
+use ember_connectors::kafka::{check_connection, ensure_topic, KafkaProducer, KafkaSecurity};
 
 use generator::UserGenerator;
 
@@ -55,6 +55,7 @@ pub async fn produce(
     if opts.count.is_none() && opts.duration.is_none() {
         bail!("say how much to produce: --count, --duration, or both");
     }
+    check_connection(&opts.brokers, &opts.security).await?;
     if let Some(partitions) = opts.partitions {
         if ensure_topic(&opts.brokers, &opts.security, &opts.topic, partitions).await? {
             tracing::info!(topic = %opts.topic, partitions, "topic created");

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::security::KafkaSecurity;
@@ -16,6 +15,25 @@ pub enum KafkaAdminError {
     Create { topic: String, message: String },
 }
 
+/// Checks that the brokers answer with these security settings (and
+/// accept the credentials), within 20 s.
+pub async fn check_connection(
+    brokers: &str,
+    security: &KafkaSecurity,
+) -> Result<(), KafkaAdminError> {
+    let config = super::client_config(brokers, security, []);
+    tokio::task::spawn_blocking(move || {
+        super::preflight(&config, None, std::time::Duration::from_secs(20))
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r)
+    .map_err(|message| KafkaAdminError::Connect {
+        brokers: brokers.into(),
+        message,
+    })
+}
+
 /// Creates `topic` with `partitions` partitions unless it exists already.
 /// Returns true if it was created.
 pub async fn ensure_topic(
@@ -24,8 +42,8 @@ pub async fn ensure_topic(
     topic: &str,
     partitions: i32,
 ) -> Result<bool, KafkaAdminError> {
-    let admin: AdminClient<DefaultClientContext> = super::client_config(brokers, security, [])
-        .create()
+    let admin: AdminClient<super::SecurityErrors> = super::client_config(brokers, security, [])
+        .create_with_context(super::SecurityErrors::default())
         .map_err(|e| KafkaAdminError::Connect {
             brokers: brokers.into(),
             message: super::client_error(&e),
@@ -38,14 +56,14 @@ pub async fn ensure_topic(
             .await
             .map_err(|e| KafkaAdminError::Create {
                 topic: topic.into(),
-                message: super::client_error(&e),
+                message: admin.inner().context().explain(super::client_error(&e)),
             })?;
     match results.into_iter().next() {
         Some(Ok(_)) => Ok(true),
         Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) | None => Ok(false),
         Some(Err((_, code))) => Err(KafkaAdminError::Create {
             topic: topic.into(),
-            message: code.to_string(),
+            message: admin.inner().context().explain(code.to_string()),
         }),
     }
 }

@@ -20,10 +20,18 @@ use super::config::{KafkaSourceConfig, StartingOffsets};
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Logs group membership changes, which explain pauses in the stream.
-pub struct SourceContext;
+/// Logs group membership changes, which explain pauses in the stream,
+/// and keeps authentication/TLS failures to explain connection errors.
+#[derive(Default)]
+pub struct SourceContext {
+    security: super::SecurityErrors,
+}
 
-impl ClientContext for SourceContext {}
+impl ClientContext for SourceContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.security.error(error, reason);
+    }
+}
 
 impl ConsumerContext for SourceContext {
     fn pre_rebalance(
@@ -87,8 +95,13 @@ impl KafkaSource {
             client.set(k, v);
         }
         let replay_client = client.clone();
+        let check = client.clone();
+        tokio::task::spawn_blocking(move || super::preflight(&check, None, METADATA_TIMEOUT))
+            .await
+            .map_err(|e| SourceError::Other(e.to_string()))?
+            .map_err(SourceError::Connection)?;
         let consumer: Inner = client
-            .create_with_context(SourceContext)
+            .create_with_context(SourceContext::default())
             .map_err(|e| SourceError::Connection(super::client_error(&e)))?;
         let consumer = Arc::new(consumer);
         consumer
@@ -144,6 +157,11 @@ impl KafkaSource {
     }
 }
 
+/// A connection error, with the authentication/TLS failure behind it.
+fn connection_error(consumer: &Inner, e: &KafkaError) -> SourceError {
+    SourceError::Connection(consumer.context().security.explain(super::client_error(e)))
+}
+
 /// End offsets (high watermarks) and start positions of every partition.
 fn bounds(
     consumer: &Inner,
@@ -152,7 +170,7 @@ fn bounds(
 ) -> Result<(PartitionOffsets, PartitionOffsets), SourceError> {
     let metadata = consumer
         .fetch_metadata(Some(topic), METADATA_TIMEOUT)
-        .map_err(|e| SourceError::Connection(super::client_error(&e)))?;
+        .map_err(|e| connection_error(consumer, &e))?;
     let Some(meta) = metadata.topics().iter().find(|t| t.name() == topic) else {
         return Err(SourceError::Other(format!("topic `{topic}` not found")));
     };
@@ -168,7 +186,7 @@ fn bounds(
     for p in meta.partitions() {
         let (low, high) = consumer
             .fetch_watermarks(topic, p.id(), METADATA_TIMEOUT)
-            .map_err(|e| SourceError::Connection(super::client_error(&e)))?;
+            .map_err(|e| connection_error(consumer, &e))?;
         ends.insert(p.id(), high);
         lows.insert(p.id(), low);
         tpl.add_partition(topic, p.id());
@@ -183,7 +201,7 @@ fn bounds(
                 tracing::debug!(error = %e, "committed offsets not available yet; retrying");
                 std::thread::sleep(Duration::from_millis(250));
             }
-            Err(e) => return Err(SourceError::Connection(super::client_error(&e))),
+            Err(e) => return Err(connection_error(consumer, &e)),
         }
     };
     let mut starts = BTreeMap::new();
@@ -214,6 +232,9 @@ impl Source for KafkaSource {
     ) -> Result<Option<Vec<RawRecord>>, SourceError> {
         let mut out = Vec::new();
         loop {
+            if let Some(reason) = self.consumer.context().security.authentication_failure() {
+                return Err(SourceError::Connection(reason));
+            }
             if self.finished() {
                 return Ok((!out.is_empty()).then_some(out));
             }
@@ -222,7 +243,13 @@ impl Source for KafkaSource {
             }
             let message = match tokio::time::timeout_at(deadline.into(), self.consumer.recv()).await
             {
-                Err(_) => return Ok(Some(out)),
+                Err(_) => {
+                    if let Some(reason) = self.consumer.context().security.authentication_failure()
+                    {
+                        return Err(SourceError::Connection(reason));
+                    }
+                    return Ok(Some(out));
+                }
                 Ok(Err(e)) => {
                     if let KafkaError::MessageConsumptionFatal(code) = e {
                         return Err(SourceError::Connection(code.to_string()));

@@ -6,7 +6,7 @@ export EMBER_STACK_CACHE ?= $(HOME)/.cache/ember/stack
 CARGO ?= cargo
 STACK := bash stack/stack.sh
 
-.PHONY: all build release up down status logs demo test lint unit integration fmt clean
+.PHONY: all build release up down status logs demo test lint unit integration security fmt clean
 
 all: build
 
@@ -20,8 +20,11 @@ release:
 up:
 	$(STACK) up
 
+# Also stops the secured instance tests/security.rs starts on its own ports (a no-op if it
+# is not running).
 down:
 	$(STACK) down
+	bash stack/secure-stack.sh down
 
 status:
 	$(STACK) status
@@ -46,9 +49,15 @@ unit:
 integration:
 	$(CARGO) test --workspace --test '*'
 
+## Only the security tests (TLS/SASL/passwords/identifiers): they start their own secured
+## stack instance (stack/secure-stack.sh: ports 29092/29093, 29042/27000/27199).
+security:
+	$(CARGO) test --test security
+
 fmt:
 	$(CARGO) fmt --all
 
 clean:
 	$(STACK) down || true
+	bash stack/secure-stack.sh down || true
 	$(CARGO) clean

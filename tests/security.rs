@@ -433,6 +433,25 @@ fn wrong_credentials_and_certificates_fail_clearly_without_the_password() {
     );
     assert_no_secret(&check.all(), &secrets);
 
+    // A secret smuggled through `options` under a key librdkafka refuses:
+    // rdkafka's error repeats the value; Ember's scrubbing must hide it.
+    let smuggled = "Smuggled-secret-3c7b1f";
+    let mut env = p.env.clone();
+    env.push((
+        "EMBER_SOURCE__OPTIONS__SASL.PASSWORD.TYPO".into(),
+        smuggled.into(),
+    ));
+    let run = ember(&["run", file], &env, limit);
+    assert!(!run.ok);
+    assert!(run.stderr.contains("sasl.password.typo"), "{}", run.stderr);
+    let check = ember_ok(&["check", file], &env);
+    assert!(
+        check.stdout.contains("source option sasl.password.typo"),
+        "{}",
+        check.stdout
+    );
+    assert_no_secret(&format!("{}{}", run.all(), check.all()), &[smuggled]);
+
     // Kafka: the right password but a CA that did not sign the broker.
     let mut env = p.env.clone();
     env.retain(|(k, _)| k != "EMBER_SOURCE__SECURITY__PASSWORD");

@@ -3,8 +3,9 @@
 #   Kafka     SASL_SSL on 127.0.0.1:29092 (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), controller 29093
 #   Cassandra PasswordAuthenticator + client TLS required, on 127.0.0.1:29042 (storage 27000,
 #             JMX 27199)
-# in a runtime dir of its own (EMBER_STACK_DIR, default .stack-secure/), so it never touches the
-# main stack (9092/9042) or anyone else's. Same commands as stack.sh:
+# in a runtime dir of its own (SECURE_STACK_DIR, default .stack-secure/; an EMBER_STACK_DIR in
+# the environment is deliberately ignored, it names some other instance), so it never touches
+# the main stack (9092/9042) or anyone else's. Ports: SECURE_KAFKA_PORT etc. Same commands as stack.sh:
 #
 #   secure-stack.sh up|down|status|logs|restart|kill9 [kafka|cassandra...]
 #   secure-stack.sh env        print the settings the tests use (ports, files, users)
@@ -18,7 +19,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 
-export EMBER_STACK_DIR=${EMBER_STACK_DIR:-$REPO/.stack-secure}
+export EMBER_STACK_DIR=${SECURE_STACK_DIR:-$REPO/.stack-secure}
 export KAFKA_PORT=${SECURE_KAFKA_PORT:-29092}
 export KAFKA_CONTROLLER_PORT=${SECURE_KAFKA_CONTROLLER_PORT:-29093}
 export CASSANDRA_PORT=${SECURE_CASSANDRA_PORT:-29042}

@@ -368,7 +368,7 @@ fn sasl_ssl_scram_sha_256_and_512_land_rows() {
         ("SCRAM-SHA-512", Given::InFile),
     ] {
         let dir = scratch("sec_scram");
-        let p = pipeline(
+        let mut p = pipeline(
             s,
             &dir,
             mechanism,
@@ -376,6 +376,17 @@ fn sasl_ssl_scram_sha_256_and_512_land_rows() {
             s.get("SECURE_KAFKA_SCRAM_PASSWORD"),
             given,
         );
+        if mechanism == "SCRAM-SHA-512" {
+            // The chain is still verified; the certificate's name is not.
+            p.env.push((
+                "EMBER_SINKS__CREATED_USERS__TLS__VERIFY_HOSTNAME".into(),
+                "false".into(),
+            ));
+            p.env.push((
+                "EMBER_SOURCE__SECURITY__VERIFY_HOSTNAME".into(),
+                "false".into(),
+            ));
+        }
         let printed = produce_run_and_count(&p, 250);
         assert_no_secret(&printed, &all_passwords(s));
     }
@@ -504,6 +515,26 @@ fn wrong_credentials_and_certificates_fail_clearly_without_the_password() {
             && run
                 .stderr
                 .contains(&format!("username {}", s.get("SECURE_CASSANDRA_USER"))),
+        "{}",
+        run.stderr
+    );
+    assert_no_secret(&run.all(), &secrets);
+
+    // Cassandra: a CA that did not sign the node's certificate.
+    let mut env = p.env.clone();
+    env.push((
+        "EMBER_SOURCE__SECURITY__PASSWORD".into(),
+        s.get("SECURE_KAFKA_SCRAM_PASSWORD").into(),
+    ));
+    env.push((
+        "EMBER_SINKS__CREATED_USERS__TLS__CA_FILE".into(),
+        other_ca.display().to_string(),
+    ));
+    let run = ember(&["run", file], &env, limit);
+    assert!(!run.ok);
+    assert!(
+        run.stderr.contains("cannot connect to Cassandra")
+            && run.stderr.contains("certificate verify failed"),
         "{}",
         run.stderr
     );

@@ -10,8 +10,8 @@ FAULTS_STACK := EMBER_STACK_DIR=$(CARGO_TARGET_DIR)/tmp/faults-stack KAFKA_PORT=
 	KAFKA_CONTROLLER_PORT=19093 CASSANDRA_PORT=19042 CASSANDRA_STORAGE_PORT=17000 \
 	CASSANDRA_JMX_PORT=17199 bash stack/stack.sh
 
-.PHONY: all build release up down status logs demo test lint unit integration chaos fmt clean \
-	airflow-venv compose-plugin airflow-test compose-check airflow fuzz
+.PHONY: all build release up down status logs demo test lint unit integration chaos security \
+	fmt clean airflow-venv compose-plugin airflow-test compose-check airflow fuzz
 
 all: build
 
@@ -25,9 +25,12 @@ release:
 up:
 	$(STACK) up
 
+# Also stops the instances tests/faults.rs and tests/security.rs start on their own ports
+# (a no-op where they are not running).
 down:
 	$(STACK) down
 	@if [ -d $(CARGO_TARGET_DIR)/tmp/faults-stack ]; then $(FAULTS_STACK) down; fi
+	bash stack/secure-stack.sh down
 
 status:
 	$(STACK) status
@@ -56,6 +59,11 @@ integration:
 ## of idleness, longer outages (tests/faults.rs; the short version is in `test`).
 chaos: up
 	CHAOS=1 $(CARGO) test --test faults -- --nocapture
+
+## Only the security tests (TLS/SASL/passwords/identifiers): they start their own secured
+## stack instance (stack/secure-stack.sh: ports 29092/29093, 29042/27000/27199).
+security:
+	$(CARGO) test --test security
 
 fmt:
 	$(CARGO) fmt --all
@@ -133,4 +141,5 @@ fuzz: $(CARGO_FUZZ)
 
 clean:
 	$(STACK) down || true
+	bash stack/secure-stack.sh down || true
 	$(CARGO) clean

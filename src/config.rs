@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use ember_connectors::cassandra::{validate_identifier, CassandraSinkConfig};
+use ember_connectors::cassandra::{validate_identifier, validate_replication, CassandraSinkConfig};
 use ember_connectors::kafka::{DeadLetterConfig, KafkaSourceConfig};
+use ember_connectors::secret::{self, Secret};
 use ember_engine::{PipelineSpec, Trigger};
 use serde::Deserialize;
 
@@ -102,6 +103,7 @@ impl LoadedPipeline {
                 *cql = base.join(&*cql);
             }
         }
+        resolve_secrets(file, base, &mut config)?;
         let loaded = LoadedPipeline {
             file: file.to_path_buf(),
             config,
@@ -131,6 +133,10 @@ impl LoadedPipeline {
             bail!(at("[source] max_records", "must be at least 1".into()));
         }
         validate_topic(&c.source.topic).map_err(|e| at("[source] topic", e))?;
+        c.source
+            .security
+            .validate()
+            .map_err(|e| at("[source.security]", e))?;
         validate_topic(&self.dead_letter_topic()).map_err(|e| at("[dead_letter] topic", e))?;
         c.source
             .schema
@@ -150,6 +156,8 @@ impl LoadedPipeline {
             validate_identifier("keyspace", &sink.keyspace).map_err(|e| at(&key, e))?;
             validate_identifier("table", sink.table.as_deref().unwrap_or(name))
                 .map_err(|e| at(&key, e))?;
+            validate_replication(&sink.replication).map_err(|e| at(&key, e))?;
+            sink.validate_security().map_err(|e| at(&key, e))?;
         }
         for sql in &c.sql {
             if !sql.is_file() {
@@ -216,6 +224,64 @@ pub fn validate_topic(topic: &str) -> std::result::Result<(), String> {
     }
 }
 
+/// Relative key/certificate paths are relative to the pipeline file;
+/// `password_file`s are read into the password (a `password` and a
+/// `password_file` together are refused: which one wins would be a
+/// surprise); secret-looking librdkafka `options` are registered so that
+/// they are scrubbed from logs like the passwords.
+fn resolve_secrets(file: &Path, base: &Path, config: &mut PipelineConfig) -> Result<()> {
+    let at = |key: &str, msg: String| anyhow::anyhow!("{}: {key}: {msg}", file.display());
+    let read = |key: &str, path: &Path| -> Result<Secret> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| at(key, format!("cannot read {}: {e}", path.display())))?;
+        Ok(Secret::new(text.trim_end_matches(['\n', '\r'])))
+    };
+    let rebase = |p: &mut Option<PathBuf>| {
+        if let Some(p) = p {
+            *p = base.join(&*p);
+        }
+    };
+    let sec = &mut config.source.security;
+    for p in [
+        &mut sec.password_file,
+        &mut sec.ca_file,
+        &mut sec.cert_file,
+        &mut sec.key_file,
+    ] {
+        rebase(p);
+    }
+    if let Some(path) = &sec.password_file {
+        if sec.password.is_some() {
+            bail!(at(
+                "[source.security]",
+                "set password or password_file, not both".into()
+            ));
+        }
+        sec.password = Some(read("[source.security] password_file", path)?);
+    }
+    for (k, v) in config.source.options.iter() {
+        if secret::is_secret_key(k) {
+            secret::register(v);
+        }
+    }
+    for (name, sink) in config.sinks.iter_mut() {
+        rebase(&mut sink.password_file);
+        if let Some(tls) = &mut sink.tls {
+            for p in [&mut tls.ca_file, &mut tls.cert_file, &mut tls.key_file] {
+                rebase(p);
+            }
+        }
+        if let Some(path) = &sink.password_file {
+            let key = format!("[sinks.{name}] password_file");
+            if sink.password.is_some() {
+                bail!(at(&key, "set password or password_file, not both".into()));
+            }
+            sink.password = Some(read(&key, path)?);
+        }
+    }
+    Ok(())
+}
+
 /// `file:line:col: message` for a TOML error.
 fn toml_error(file: &Path, text: &str, e: &toml::de::Error) -> anyhow::Error {
     match e.span() {
@@ -259,11 +325,16 @@ fn apply_env(
                 .as_table_mut()
                 .with_context(|| format!("{var}: `{p}` is not a section"))?;
         }
-        let new = typed_value(node.get(last), &value);
+        let secret = path.iter().any(|p| secret::is_secret_key(p));
+        // A secret stays text whatever it looks like: a numeric password
+        // must not turn into a number (nor into a type error that prints it).
+        let new = if secret {
+            secret::register(&value);
+            toml::Value::String(value.clone())
+        } else {
+            typed_value(node.get(last), &value)
+        };
         node.insert(last.clone(), new);
-        let secret = path
-            .iter()
-            .any(|p| p.contains("password") || p.contains("secret"));
         applied.push(Override {
             var,
             path,

@@ -1,15 +1,16 @@
 //! `ember`: run, feed and check Ember pipelines.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use ember::config::LoadedPipeline;
 use ember::ingest::{produce, ProduceOptions};
 use ember::runner::build_pipeline;
+use ember_connectors::secret::scrub;
 use ember_engine::trigger::parse_duration;
 use ember_engine::{BatchReport, Reporter, RunSummary, Trigger};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -39,11 +40,16 @@ enum Command {
     },
     /// Produce randomuser-shaped records to Kafka (generator or --api-url).
     Produce {
-        #[arg(long, default_value = "127.0.0.1:9092", env = "EMBER_SOURCE__BROKERS")]
-        brokers: String,
-        /// The pipeline's topic override, if set, is the default here too.
-        #[arg(long, default_value = "users_created", env = "EMBER_SOURCE__TOPIC")]
-        topic: String,
+        /// Bootstrap servers (default: the pipeline's, else 127.0.0.1:9092).
+        #[arg(long, env = "EMBER_SOURCE__BROKERS")]
+        brokers: Option<String>,
+        /// Take brokers, topic, TLS/SASL settings and options from this
+        /// pipeline's [source] (with its EMBER_ overrides).
+        #[arg(long)]
+        pipeline: Option<PathBuf>,
+        /// The topic (default: the pipeline's, else users_created).
+        #[arg(long, env = "EMBER_SOURCE__TOPIC")]
+        topic: Option<String>,
         /// Create the topic with this many partitions if it is missing.
         #[arg(long)]
         partitions: Option<i32>,
@@ -97,6 +103,13 @@ enum Command {
         statement: String,
         #[arg(long, default_value = "127.0.0.1:9042")]
         contact_point: String,
+        /// Connect like this pipeline's sink instead (contact points,
+        /// username/password, TLS); --contact-point is then ignored.
+        #[arg(long)]
+        pipeline: Option<PathBuf>,
+        /// Which sink of --pipeline (default: the first).
+        #[arg(long)]
+        sink: Option<String>,
         /// Print rows as tab-separated values without a header (for scripts).
         #[arg(long)]
         tsv: bool,
@@ -119,7 +132,8 @@ fn main() -> std::process::ExitCode {
     match runtime.block_on(dispatch(cli.command)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Scrubbed: a client library may have repeated a secret.
+            eprintln!("error: {}", scrub(&format!("{e:#}")));
             std::process::ExitCode::FAILURE
         }
     }
@@ -134,6 +148,7 @@ async fn dispatch(command: Command) -> Result<()> {
         } => run(pipeline, trigger, summary_json).await,
         Command::Produce {
             brokers,
+            pipeline,
             topic,
             partitions,
             count,
@@ -145,8 +160,18 @@ async fn dispatch(command: Command) -> Result<()> {
             summary_json,
         } => {
             let count = count.or(if duration.is_none() { Some(1000) } else { None });
+            let source = match &pipeline {
+                Some(p) => Some(LoadedPipeline::load(p, std::env::vars())?.config.source),
+                None => None,
+            };
+            let topic = topic
+                .or_else(|| source.as_ref().map(|s| s.topic.clone()))
+                .unwrap_or_else(|| "users_created".into());
+            ember::config::validate_topic(&topic).map_err(anyhow::Error::msg)?;
             let opts = ProduceOptions {
-                brokers,
+                brokers: brokers
+                    .or_else(|| source.as_ref().map(|s| s.brokers.clone()))
+                    .unwrap_or_else(|| "127.0.0.1:9092".into()),
                 topic,
                 partitions,
                 count,
@@ -155,7 +180,11 @@ async fn dispatch(command: Command) -> Result<()> {
                 seed,
                 api_url,
                 api_page_size,
-                kafka_options: Default::default(),
+                security: source
+                    .as_ref()
+                    .map(|s| s.security.clone())
+                    .unwrap_or_default(),
+                kafka_options: source.map(|s| s.options.0).unwrap_or_default(),
             };
             run_produce(opts, summary_json).await
         }
@@ -171,9 +200,29 @@ async fn dispatch(command: Command) -> Result<()> {
         Command::Cql {
             statement,
             contact_point,
+            pipeline,
+            sink,
             tsv,
         } => {
-            let (names, rows) = ember::query::run_cql(&contact_point, &statement).await?;
+            let (names, rows) = match pipeline {
+                None => ember::query::run_cql(&contact_point, &statement).await?,
+                Some(p) => {
+                    let loaded = LoadedPipeline::load(&p, std::env::vars())?;
+                    let config =
+                        match &sink {
+                            Some(name) => loaded.config.sinks.get(name).with_context(|| {
+                                format!("{}: no sink named `{name}`", p.display())
+                            })?,
+                            None => loaded
+                                .config
+                                .sinks
+                                .values()
+                                .next()
+                                .context("the pipeline has no sinks")?,
+                        };
+                    ember::query::run_cql_with(config, &statement).await?
+                }
+            };
             if tsv {
                 for row in rows {
                     println!("{}", row.join("\t"));
@@ -437,6 +486,13 @@ fn check(pipeline: PathBuf) -> Result<()> {
         "source".to_string(),
         format!("kafka {} @ {}", c.source.topic, c.source.brokers),
     ]);
+    table.add_row(vec![
+        "source security".to_string(),
+        c.source.security.describe(),
+    ]);
+    for (k, v) in c.source.options.shown() {
+        table.add_row(vec![format!("source option {k}"), v.to_string()]);
+    }
     table.add_row(vec!["consumer group".to_string(), loaded.group_id()]);
     table.add_row(vec!["source table".to_string(), c.source.table.clone()]);
     table.add_row(vec![
@@ -452,6 +508,10 @@ fn check(pipeline: PathBuf) -> Result<()> {
                 sink.table.as_deref().unwrap_or(name),
                 sink.contact_points.join(",")
             ),
+        ]);
+        table.add_row(vec![
+            format!("sink {name} security"),
+            sink.describe_security(),
         ]);
     }
     for sql in &c.sql {
@@ -478,10 +538,33 @@ fn init_logging() {
         .unwrap_or_else(|_| EnvFilter::new("warn,scylla::network::connection=error,ember=info,ember_engine=info,ember_connectors=info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(|| ScrubbingStderr(Vec::new()));
     if std::env::var("EMBER_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+/// A log event's bytes, written to stderr with every secret replaced by
+/// `***` when the event is complete (tracing's fmt layer writes one event
+/// per writer). Passwords are never logged by Ember itself; this catches
+/// client libraries' messages (librdkafka's, the driver's) that might.
+struct ScrubbingStderr(Vec<u8>);
+
+impl std::io::Write for ScrubbingStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for ScrubbingStderr {
+    fn drop(&mut self) {
+        let text = String::from_utf8_lossy(&self.0);
+        let _ = std::io::stderr().write_all(scrub(&text).as_bytes());
     }
 }

@@ -4,6 +4,7 @@
 use anyhow::{Context, Result};
 use ember_connectors::cassandra::{connect, validate_identifier, CassandraSinkConfig};
 use futures::stream::{self, StreamExt, TryStreamExt};
+use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::value::Row;
 use uuid::Uuid;
@@ -18,6 +19,17 @@ pub async fn run_cql(contact_point: &str, cql: &str) -> Result<TextResult> {
         .build()
         .await
         .with_context(|| format!("cannot connect to Cassandra at {contact_point}"))?;
+    query(&session, cql).await
+}
+
+/// Runs `cql` with a sink's connection settings (contact points,
+/// credentials, TLS).
+pub async fn run_cql_with(sink: &CassandraSinkConfig, cql: &str) -> Result<TextResult> {
+    let session = connect(sink).await?;
+    query(&session, cql).await
+}
+
+async fn query(session: &Session, cql: &str) -> Result<TextResult> {
     let result = session
         .query_unpaged(cql, ())
         .await

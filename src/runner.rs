@@ -35,6 +35,7 @@ pub async fn build_pipeline(loaded: &LoadedPipeline, trigger: Option<Trigger>) -
         let topic = loaded.dead_letter_topic();
         ensure_topic(
             &config.source.brokers,
+            &config.source.security,
             &topic,
             config.dead_letter.partitions,
         )
@@ -42,6 +43,7 @@ pub async fn build_pipeline(loaded: &LoadedPipeline, trigger: Option<Trigger>) -
         .context("dead-letter topic")?;
         Some(Box::new(KafkaDeadLetters::new(
             &config.source.brokers,
+            &config.source.security,
             &topic,
             &config.source.topic,
             &config.name,

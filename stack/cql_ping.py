@@ -8,6 +8,10 @@ back. No driver is needed: `cassandra-driver` is not installed on our machines, 
 
     cql_ping.py [--host 127.0.0.1] [--port 9042] [--user U --password P] [--timeout 2]
                 [--query "SELECT release_version FROM system.local"] [-q]
+                [--tls [--cafile CA.pem]]
+
+--tls speaks TLS to a node with client_encryption_options (certificate checked against
+--cafile, hostname included).
 
 Prints the first column of the first row (the release version by default).
 Exit codes: 0 answered, 1 not answering / error.
@@ -15,6 +19,7 @@ Exit codes: 0 answered, 1 not answering / error.
 import argparse
 import os
 import socket
+import ssl
 import struct
 import sys
 
@@ -129,8 +134,16 @@ def _first_cell(payload):
     return "" if cell is None else cell.decode(errors="replace")
 
 
-def ping(host, port, query, user, password, timeout):
-    with socket.create_connection((host, port), timeout=timeout) as sock:
+def _connect(host, port, timeout, tls, cafile):
+    sock = socket.create_connection((host, port), timeout=timeout)
+    if not tls:
+        return sock
+    ctx = ssl.create_default_context(cafile=cafile)
+    return ctx.wrap_socket(sock, server_hostname=host)
+
+
+def ping(host, port, query, user, password, timeout, tls=False, cafile=None):
+    with _connect(host, port, timeout, tls, cafile) as sock:
         sock.settimeout(timeout)
         startup = struct.pack(">H", 1) + _string("CQL_VERSION") + _string("3.0.0")
         op, payload = _request(sock, 1, OP_STARTUP, startup)
@@ -159,9 +172,11 @@ def main():
     p.add_argument("--timeout", type=float, default=2.0)
     p.add_argument("--query", default="SELECT release_version FROM system.local")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing, exit code only")
+    p.add_argument("--tls", action="store_true", help="connect with TLS")
+    p.add_argument("--cafile", help="CA (PEM) that signs the node's certificate")
     a = p.parse_args()
     try:
-        value = ping(a.host, a.port, a.query, a.user, a.password, a.timeout)
+        value = ping(a.host, a.port, a.query, a.user, a.password, a.timeout, a.tls, a.cafile)
     except (OSError, CqlError, struct.error) as e:
         if not a.quiet:
             print(f"cql_ping: {a.host}:{a.port}: {e}", file=sys.stderr)

@@ -8,12 +8,18 @@ least one broker. That is "a metadata request answered" without starting a JVM
 installing a client library.
 
     kafka_ping.py [--host 127.0.0.1] [--port 9092] [--timeout 2] [-q]
+                  [--tls [--cafile CA.pem]] [--sasl-plain USER --password-file FILE]
+
+--tls speaks TLS (hostname verified against --cafile); --sasl-plain authenticates with
+SASL/PLAIN (SaslHandshake v1 + SaslAuthenticate) before asking for metadata, as a
+SASL_SSL or SASL_PLAINTEXT listener requires.
 
 Prints "brokers=<n> controller=<id> cluster=<id>". Exit codes: 0 answered, 1 otherwise.
 """
 import argparse
 import os
 import socket
+import ssl
 import struct
 import sys
 
@@ -97,9 +103,58 @@ def _metadata_range(sock):
     raise KafkaError("broker does not list the Metadata API")
 
 
-def ping(host, port, timeout):
-    with socket.create_connection((host, port), timeout=timeout) as sock:
+API_SASL_HANDSHAKE, API_SASL_AUTHENTICATE = 17, 36
+
+
+def _api_range(sock, api_key):
+    r = _Reader(_roundtrip(sock, API_VERSIONS, 0, 1, b"", flexible=False))
+    err, n = r.take(">hi")
+    if err != 0:
+        raise KafkaError(f"ApiVersions error code {err}")
+    ranges = {}
+    for _ in range(n):
+        key, lo, hi = r.take(">hhh")
+        ranges[key] = (lo, hi)
+    if api_key not in ranges:
+        raise KafkaError(f"broker does not list API {api_key}")
+    return ranges[api_key], ranges
+
+
+def _sasl_plain(sock, user, password, ranges):
+    # SaslHandshake v1: mechanism; response: error_code, [mechanisms].
+    mech = b"PLAIN"
+    r = _Reader(_roundtrip(sock, API_SASL_HANDSHAKE, 1, 10,
+                           struct.pack(">h", len(mech)) + mech, flexible=False))
+    err = r.take(">h")
+    if err != 0:
+        raise KafkaError(f"SaslHandshake error code {err} (PLAIN not enabled?)")
+    # SaslAuthenticate v0/v1 (non-flexible): auth_bytes; response starts with error_code.
+    lo, hi = ranges.get(API_SASL_AUTHENTICATE, (0, 0))
+    version = 1 if lo <= 1 <= hi else lo
+    if version > 1:
+        raise KafkaError(f"no SaslAuthenticate version this check speaks ({lo}..{hi})")
+    token = b"\0" + user.encode() + b"\0" + password.encode()
+    r = _Reader(_roundtrip(sock, API_SASL_AUTHENTICATE, version, 11,
+                           struct.pack(">i", len(token)) + token, flexible=False))
+    err = r.take(">h")
+    if err != 0:
+        raise KafkaError(f"SASL/PLAIN authentication failed (error code {err})")
+
+
+def _connect(host, port, timeout, tls, cafile):
+    sock = socket.create_connection((host, port), timeout=timeout)
+    if not tls:
+        return sock
+    ctx = ssl.create_default_context(cafile=cafile)
+    return ctx.wrap_socket(sock, server_hostname=host)
+
+
+def ping(host, port, timeout, tls=False, cafile=None, sasl_user=None, sasl_password=None):
+    with _connect(host, port, timeout, tls, cafile) as sock:
         sock.settimeout(timeout)
+        if sasl_user is not None:
+            _, ranges = _api_range(sock, API_SASL_HANDSHAKE)
+            _sasl_plain(sock, sasl_user, sasl_password or "", ranges)
         lo, hi = _metadata_range(sock)
         # Prefer a non-flexible version (4..8: simple encoding); Kafka 4.x dropped some old
         # versions, so fall back to the flexible v12 encoding when 4..8 is out of range.
@@ -144,9 +199,17 @@ def main():
     p.add_argument("--port", type=int, default=int(os.environ.get("KAFKA_PORT", "9092")))
     p.add_argument("--timeout", type=float, default=2.0)
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing, exit code only")
+    p.add_argument("--tls", action="store_true", help="connect with TLS")
+    p.add_argument("--cafile", help="CA (PEM) that signs the broker's certificate")
+    p.add_argument("--sasl-plain", metavar="USER", help="authenticate with SASL/PLAIN as USER")
+    p.add_argument("--password-file", help="the SASL password (not on the command line)")
     a = p.parse_args()
     try:
-        info = ping(a.host, a.port, a.timeout)
+        password = None
+        if a.password_file:
+            with open(a.password_file) as f:
+                password = f.read().rstrip("\n")
+        info = ping(a.host, a.port, a.timeout, a.tls, a.cafile, a.sasl_plain, password)
     except (OSError, KafkaError, struct.error, IndexError) as e:
         if not a.quiet:
             print(f"kafka_ping: {a.host}:{a.port}: {e}", file=sys.stderr)

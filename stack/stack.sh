@@ -30,6 +30,13 @@ CASSANDRA_JMX_PORT=${CASSANDRA_JMX_PORT:-7199}
 # Auth tests run their own instance with PasswordAuthenticator (superuser cassandra/cassandra).
 CASSANDRA_AUTHENTICATOR=${CASSANDRA_AUTHENTICATOR:-AllowAllAuthenticator}
 CASSANDRA_AUTHORIZER=${CASSANDRA_AUTHORIZER:-AllowAllAuthorizer}
+# Secured instances (stack/secure-stack.sh): extra `StorageTool format` arguments (e.g.
+# --add-scram), and extra health-check arguments, one a line, for kafka_ping.py / cql_ping.py
+# (e.g. --tls, --cafile, --sasl-plain). The health-check ones are saved beside the instance's
+# config at start, so `status` works without them in the environment.
+KAFKA_FORMAT_ARGS=${KAFKA_FORMAT_ARGS:-}
+KAFKA_PING_ARGS=${KAFKA_PING_ARGS:-}
+CQL_PING_ARGS=${CQL_PING_ARGS:-}
 
 ALL_SERVICES=(kafka cassandra)
 LOG_TAIL_LINES=40
@@ -160,9 +167,23 @@ main_port() { case $1 in kafka) echo "$KAFKA_PORT" ;; cassandra) echo "$CASSANDR
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# The extra health-check arguments saved at start (see KAFKA_PING_ARGS), into PING_EXTRA.
+ping_extra() {
+  PING_EXTRA=()
+  local f line
+  f="$(svc_dir "$1")/conf/ping.args"
+  [[ -f $f ]] || return 0
+  while IFS= read -r line; do [[ -n $line ]] && PING_EXTRA+=("$line"); done <"$f"
+}
+
+save_ping_args() { # service args-text
+  printf '%s\n' "$2" >"$(svc_dir "$1")/conf/ping.args"
+}
+
 healthy() {
+  ping_extra "$1"
   case $1 in
-    kafka) python3 "$HERE/kafka_ping.py" -q --port "$KAFKA_PORT" --timeout 2 ;;
+    kafka) python3 "$HERE/kafka_ping.py" -q --port "$KAFKA_PORT" --timeout 2 ${PING_EXTRA[@]+"${PING_EXTRA[@]}"} ;;
     cassandra)
       # Ask the running instance's config, not the environment: `status` run without the
       # CASSANDRA_AUTHENTICATOR of the `up` that started it must still log in.
@@ -171,7 +192,8 @@ healthy() {
       if [[ ${authn:-$CASSANDRA_AUTHENTICATOR} == *PasswordAuthenticator ]]; then
         auth=(--user "${CQL_USER:-cassandra}" --password "${CQL_PASSWORD:-cassandra}")
       fi
-      python3 "$HERE/cql_ping.py" -q --port "$CASSANDRA_PORT" --timeout 2 "${auth[@]}"
+      python3 "$HERE/cql_ping.py" -q --port "$CASSANDRA_PORT" --timeout 2 ${auth[@]+"${auth[@]}"} \
+        ${PING_EXTRA[@]+"${PING_EXTRA[@]}"}
       ;;
   esac
 }
@@ -289,6 +311,7 @@ start_kafka() {
   lib=$(lib_dir kafka)
   mkdir -p "$d/conf" "$d/data" "$d/logs"
   write_kafka_config "$d"
+  save_ping_args kafka "$KAFKA_PING_ARGS"
   local log_opts=(-Dlog4j2.configurationFile="file:$d/conf/log4j2.xml" -Dkafka.logs.dir="$d/logs")
   # KRaft storage is formatted once; a second format would refuse (or wipe) existing data.
   if [[ ! -f $d/data/meta.properties ]]; then
@@ -296,8 +319,11 @@ start_kafka() {
     cluster_id=$("$JAVA" -cp "$lib/*" "${log_opts[@]}" kafka.tools.StorageTool random-uuid)
     info "kafka: formatting KRaft storage in $d/data (cluster id $cluster_id)"
     # No --standalone: the quorum is the static controller.quorum.voters above.
+    local format_extra=()
+    [[ -z $KAFKA_FORMAT_ARGS ]] || read -ra format_extra <<<"$KAFKA_FORMAT_ARGS"
     "$JAVA" -cp "$lib/*" "${log_opts[@]}" kafka.tools.StorageTool format \
-      -t "$cluster_id" -c "$d/conf/server.properties" >>"$(console_log kafka)" 2>&1 ||
+      -t "$cluster_id" -c "$d/conf/server.properties" ${format_extra[@]+"${format_extra[@]}"} \
+      >>"$(console_log kafka)" 2>&1 ||
       { show_log_tail kafka; die "kafka: formatting storage failed"; }
   fi
   launch kafka "$JAVA" "$(marker kafka)" \
@@ -371,6 +397,7 @@ start_cassandra() {
   lib=$(lib_dir cassandra)
   mkdir -p "$d/conf" "$d/data" "$d/logs" "$d/triggers"
   write_cassandra_config "$d"
+  save_ping_args cassandra "$CQL_PING_ARGS"
   # Without jamm as an agent the JVM dies at start (memory measurement of memtables).
   jamm=$(find "$lib" -maxdepth 1 -name 'jamm-*.jar' | head -1)
   [[ -n $jamm ]] || die "cassandra: no jamm jar in $lib"

@@ -6,3 +6,4 @@
 pub mod cassandra;
 pub mod http;
 pub mod kafka;
+pub mod secret;

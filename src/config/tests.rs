@@ -141,3 +141,178 @@ fn secrets_are_masked_in_overrides() {
     .unwrap();
     assert_eq!(applied[0].shown, "***");
 }
+
+const SECURED: &str = r#"
+name = "t"
+sql = ["t.sql"]
+[source]
+topic = "in"
+[source.security]
+protocol = "SASL_SSL"
+sasl_mechanism = "SCRAM-SHA-512"
+username = "ember"
+password_file = "kafka.pw"
+ca_file = "ca.pem"
+[source.options]
+"sasl.oauthbearer.client.secret" = "opt-secret-value"
+"fetch.max.bytes" = "1048576"
+[sinks.out]
+type = "cassandra"
+username = "ember_writer"
+[sinks.out.tls]
+ca_file = "ca.pem"
+verify_hostname = false
+"#;
+
+#[test]
+fn security_sections_parse_resolve_files_and_never_print_passwords() {
+    use ember_connectors::kafka::{SaslMechanism, SecurityProtocol};
+    let d = tmp();
+    write(&d, "t.sql", "x");
+    write(&d, "ca.pem", "-----BEGIN CERTIFICATE-----\n");
+    write(&d, "kafka.pw", "file-kafka-password-1\n");
+    let f = write(&d, "p.toml", SECURED);
+    let env = vec![(
+        "EMBER_SINKS__OUT__PASSWORD".to_string(),
+        "31415926535".to_string(),
+    )];
+    let p = LoadedPipeline::load(&f, env).unwrap();
+    let sec = &p.config.source.security;
+    assert_eq!(sec.protocol, SecurityProtocol::SaslSsl);
+    assert_eq!(sec.sasl_mechanism, Some(SaslMechanism::ScramSha512));
+    assert_eq!(
+        sec.password.as_ref().unwrap().expose(),
+        "file-kafka-password-1"
+    );
+    assert_eq!(sec.ca_file.as_deref(), Some(d.join("ca.pem").as_path()));
+    let sink = &p.config.sinks["out"];
+    // A numeric-looking password from the environment stays text.
+    assert_eq!(sink.password.as_ref().unwrap().expose(), "31415926535");
+    assert!(!sink.tls.as_ref().unwrap().verify_hostname);
+    assert_eq!(p.overrides[0].shown, "***");
+
+    let printed = format!("{:?} {:?}", p.config, p.overrides);
+    for secret in ["file-kafka-password-1", "31415926535", "opt-secret-value"] {
+        assert!(!printed.contains(secret), "{secret} in {printed}");
+        assert_eq!(
+            ember_connectors::secret::scrub(&format!("x {secret} y")),
+            "x *** y"
+        );
+    }
+    assert!(printed.contains("1048576"), "{printed}");
+}
+
+#[test]
+fn security_mistakes_name_the_key_without_the_password() {
+    let d = tmp();
+    write(&d, "t.sql", "x");
+    write(&d, "ca.pem", "x");
+    write(&d, "kafka.pw", "pw-in-file-2\n");
+    let cases = [
+        // SASL without a mechanism.
+        (
+            SECURED.replace("sasl_mechanism = \"SCRAM-SHA-512\"\n", ""),
+            vec![],
+            "sasl_mechanism",
+        ),
+        // A mechanism Ember does not speak.
+        (
+            SECURED.replace("SCRAM-SHA-512", "GSSAPI"),
+            vec![],
+            "p.toml:",
+        ),
+        // A Cassandra user without a password.
+        (SECURED.to_string(), vec![], "[sinks.out]"),
+        // Both password and password_file.
+        (
+            SECURED.replace("password_file", "password = \"pw-inline-3\"\npassword_file"),
+            vec![(
+                "EMBER_SINKS__OUT__PASSWORD".to_string(),
+                "pw-env-4".to_string(),
+            )],
+            "not both",
+        ),
+        // A password of the wrong type in the file.
+        (
+            SECURED.replace(
+                "username = \"ember_writer\"",
+                "username = \"ember_writer\"\npassword = 2.71828",
+            ),
+            vec![],
+            "p.toml:",
+        ),
+        // A CA file that does not exist.
+        (
+            SECURED.replace(
+                "ca_file = \"ca.pem\"\n[source.options]",
+                "ca_file = \"nope.pem\"\n[source.options]",
+            ),
+            vec![(
+                "EMBER_SINKS__OUT__PASSWORD".to_string(),
+                "pw-env-5".to_string(),
+            )],
+            "ca_file",
+        ),
+    ];
+    for (text, env, expect) in cases {
+        let f = write(&d, "p.toml", &text);
+        let err = format!("{:#}", LoadedPipeline::load(&f, env).unwrap_err());
+        assert!(err.contains(expect), "want {expect:?} in: {err}");
+        for secret in [
+            "pw-in-file-2",
+            "pw-inline-3",
+            "pw-env-4",
+            "pw-env-5",
+            "2.71828",
+        ] {
+            assert!(!err.contains(secret), "{secret} in: {err}");
+        }
+    }
+}
+
+#[test]
+fn every_configured_name_is_validated() {
+    let d = tmp();
+    write(&d, "t.sql", "x");
+    let f = write(&d, "p.toml", MINIMAL);
+    let long_name = "a".repeat(49);
+    let long_topic = "t".repeat(250);
+    for (var, value, key) in [
+        (
+            "EMBER_SINKS__OUT__KEYSPACE",
+            "ks; DROP KEYSPACE x",
+            "[sinks.out]",
+        ),
+        ("EMBER_SINKS__OUT__KEYSPACE", "ks\"x", "[sinks.out]"),
+        ("EMBER_SINKS__OUT__KEYSPACE", "ks x", "[sinks.out]"),
+        (
+            "EMBER_SINKS__OUT__KEYSPACE",
+            long_name.as_str(),
+            "[sinks.out]",
+        ),
+        ("EMBER_SINKS__OUT__TABLE", "t' OR '1'='1", "[sinks.out]"),
+        ("EMBER_SINKS__OUT__TABLE", "system.local", "[sinks.out]"),
+        (
+            "EMBER_SINKS__OUT__REPLICATION",
+            "{'class': 'SimpleStrategy', 'replication_factor': 1} AND durable_writes = false",
+            "[sinks.out]",
+        ),
+        ("EMBER_SOURCE__TOPIC", "a b", "[source] topic"),
+        ("EMBER_SOURCE__TOPIC", "..", "[source] topic"),
+        ("EMBER_SOURCE__TOPIC", ".", "[source] topic"),
+        ("EMBER_SOURCE__TOPIC", long_topic.as_str(), "[source] topic"),
+        ("EMBER_SOURCE__TOPIC", "t;x", "[source] topic"),
+        ("EMBER_DEAD_LETTER__TOPIC", "dlq/x", "[dead_letter] topic"),
+    ] {
+        let err = LoadedPipeline::load(&f, vec![(var.to_string(), value.to_string())])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("p.toml") && err.contains(key) && err.contains("not a valid"),
+            "{var}={value}: {err}"
+        );
+    }
+    // 245 + ".dlq" is Kafka's limit of 249 for the dead-letter topic.
+    let ok_topic = "t".repeat(245);
+    assert!(LoadedPipeline::load(&f, vec![("EMBER_SOURCE__TOPIC".to_string(), ok_topic)]).is_ok());
+}

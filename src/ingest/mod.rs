@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use ember_connectors::http::RandomUserApi;
-use ember_connectors::kafka::{ensure_topic, KafkaProducer};
+use ember_connectors::kafka::{check_connection, ensure_topic, KafkaProducer, KafkaSecurity};
 
 use generator::UserGenerator;
 use uuid::Uuid;
@@ -32,6 +32,8 @@ pub struct ProduceOptions {
     pub api_url: Option<String>,
     /// Users per API request (`results=N`).
     pub api_page_size: usize,
+    /// TLS/SASL settings (a pipeline's `[source.security]`).
+    pub security: KafkaSecurity,
     /// Extra librdkafka producer properties.
     pub kafka_options: BTreeMap<String, String>,
 }
@@ -64,12 +66,18 @@ pub async fn produce(
     if opts.count.is_none() && opts.duration.is_none() {
         bail!("say how much to produce: --count, --duration, or both");
     }
+    check_connection(&opts.brokers, &opts.security).await?;
     if let Some(partitions) = opts.partitions {
-        if ensure_topic(&opts.brokers, &opts.topic, partitions).await? {
+        if ensure_topic(&opts.brokers, &opts.security, &opts.topic, partitions).await? {
             tracing::info!(topic = %opts.topic, partitions, "topic created");
         }
     }
-    let mut producer = KafkaProducer::new(&opts.brokers, &opts.topic, &opts.kafka_options)?;
+    let mut producer = KafkaProducer::new(
+        &opts.brokers,
+        &opts.security,
+        &opts.topic,
+        &opts.kafka_options,
+    )?;
     let started = Instant::now();
     let limit = opts.count.unwrap_or(u64::MAX);
     let mut ids = UserGenerator::new(opts.seed);

@@ -11,6 +11,6 @@ mod sink;
 mod table;
 mod writer;
 
-pub use config::{validate_identifier, CassandraSinkConfig};
+pub use config::{validate_identifier, validate_replication, CassandraSinkConfig, CassandraTls};
 pub use session::{connect, CassandraError};
 pub use table::CassandraTable;

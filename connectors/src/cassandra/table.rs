@@ -16,7 +16,7 @@ use scylla::client::session::Session;
 use scylla::errors::PrepareError;
 use scylla::statement::prepared::PreparedStatement;
 
-use super::config::CassandraSinkConfig;
+use super::config::{quote_identifier, validate_identifier, CassandraSinkConfig};
 use super::schema::{read_columns, TableColumns};
 use super::session::{connect, ensure_table, CassandraError};
 use super::sink::CassandraSink;
@@ -71,6 +71,10 @@ impl CassandraTable {
                 "concurrency and batch_max_rows must be at least 1".into(),
             ));
         }
+        // Checked here too, not only at config load: the names are spliced
+        // into CQL below, whoever built this config.
+        validate_identifier("keyspace", &config.keyspace).map_err(CassandraError::Config)?;
+        validate_identifier("table", table).map_err(CassandraError::Config)?;
         let session = connect(config).await?;
         ensure_table(&session, config, table).await?;
         let columns = read_columns(&session, &config.keyspace, table).await?;
@@ -78,7 +82,12 @@ impl CassandraTable {
             "INSERT INTO {}.{} ({}) VALUES ({}) USING TIMESTAMP ?",
             config.keyspace,
             table,
-            columns.names.join(", "),
+            columns
+                .names
+                .iter()
+                .map(|n| quote_identifier(n))
+                .collect::<Vec<_>>()
+                .join(", "),
             vec!["?"; columns.names.len()].join(", ")
         );
         let insert =

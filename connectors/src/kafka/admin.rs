@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
+
+use super::security::KafkaSecurity;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaAdminError {
@@ -14,18 +15,38 @@ pub enum KafkaAdminError {
     Create { topic: String, message: String },
 }
 
+/// Checks that the brokers answer with these security settings (and
+/// accept the credentials), within 20 s.
+pub async fn check_connection(
+    brokers: &str,
+    security: &KafkaSecurity,
+) -> Result<(), KafkaAdminError> {
+    let config = super::client_config(brokers, security, []);
+    tokio::task::spawn_blocking(move || {
+        super::preflight(&config, None, std::time::Duration::from_secs(20))
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r)
+    .map_err(|message| KafkaAdminError::Connect {
+        brokers: brokers.into(),
+        message,
+    })
+}
+
 /// Creates `topic` with `partitions` partitions unless it exists already.
 /// Returns true if it was created.
 pub async fn ensure_topic(
     brokers: &str,
+    security: &KafkaSecurity,
     topic: &str,
     partitions: i32,
 ) -> Result<bool, KafkaAdminError> {
-    let admin: AdminClient<DefaultClientContext> = super::client_config(brokers, [])
-        .create()
+    let admin: AdminClient<super::SecurityErrors> = super::client_config(brokers, security, [])
+        .create_with_context(super::SecurityErrors::default())
         .map_err(|e| KafkaAdminError::Connect {
             brokers: brokers.into(),
-            message: e.to_string(),
+            message: super::client_error(&e),
         })?;
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
@@ -35,14 +56,14 @@ pub async fn ensure_topic(
             .await
             .map_err(|e| KafkaAdminError::Create {
                 topic: topic.into(),
-                message: e.to_string(),
+                message: admin.inner().context().explain(super::client_error(&e)),
             })?;
     match results.into_iter().next() {
         Some(Ok(_)) => Ok(true),
         Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) | None => Ok(false),
         Some(Err((_, code))) => Err(KafkaAdminError::Create {
             topic: topic.into(),
-            message: code.to_string(),
+            message: admin.inner().context().explain(code.to_string()),
         }),
     }
 }

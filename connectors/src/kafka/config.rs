@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 
 use ember_decode::SourceSchema;
+
+use super::security::KafkaSecurity;
 use serde::{Deserialize, Serialize};
 
 /// A Kafka topic read as a stream of JSON records.
@@ -41,10 +43,43 @@ pub struct KafkaSourceConfig {
     /// warning and counts them.
     #[serde(default = "default_true")]
     pub fail_on_data_loss: bool,
-    /// Extra librdkafka consumer properties, passed through verbatim
-    /// (e.g. `"fetch.max.bytes" = "1048576"`).
+    /// TLS and SASL for every Kafka client of the pipeline.
     #[serde(default)]
-    pub options: BTreeMap<String, String>,
+    pub security: KafkaSecurity,
+    /// Extra librdkafka properties, passed through verbatim to the
+    /// consumer and the dead-letter producer (e.g.
+    /// `"fetch.max.bytes" = "1048576"`). Applied after `security`.
+    #[serde(default)]
+    pub options: KafkaOptions,
+}
+
+/// librdkafka properties. Printed with the values of secret-looking keys
+/// (`sasl.password`, `ssl.key.password`, …) as `***`, so a password
+/// passed this way does not leak through a logged config either.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct KafkaOptions(pub BTreeMap<String, String>);
+
+impl KafkaOptions {
+    /// `(key, value)` pairs as they may be shown.
+    pub fn shown(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0
+            .iter()
+            .map(|(k, v)| (k.as_str(), crate::secret::shown(k, v)))
+    }
+}
+
+impl std::ops::Deref for KafkaOptions {
+    type Target = BTreeMap<String, String>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for KafkaOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.shown()).finish()
+    }
 }
 
 /// Where a consumer group without committed offsets starts reading.

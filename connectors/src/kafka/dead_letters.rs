@@ -30,12 +30,13 @@ pub struct KafkaDeadLetters {
 impl KafkaDeadLetters {
     pub fn new(
         brokers: &str,
+        security: &super::KafkaSecurity,
         topic: &str,
         source_topic: &str,
         pipeline: &str,
         options: &std::collections::BTreeMap<String, String>,
     ) -> Result<Self, SourceError> {
-        let mut config = super::client_config(brokers, options);
+        let mut config = super::client_config(brokers, security, options);
         config
             .set("enable.idempotence", "true")
             .set("acks", "all")
@@ -43,9 +44,9 @@ impl KafkaDeadLetters {
             // A dead letter carries a value up to the source's limit plus headers.
             .set("message.max.bytes", "4194304")
             .set("message.timeout.ms", "120000");
-        let producer = config
-            .create()
-            .map_err(|e| SourceError::Connection(format!("dead-letter producer: {e}")))?;
+        let producer = config.create().map_err(|e| {
+            SourceError::Connection(format!("dead-letter producer: {}", super::client_error(&e)))
+        })?;
         Ok(KafkaDeadLetters {
             producer,
             topic: topic.into(),
@@ -100,7 +101,11 @@ impl DeadLetterSink for KafkaDeadLetters {
                     .await
                     .map(|_| ())
                     .map_err(|(e, _)| {
-                        SourceError::Connection(format!("dead-letter topic {}: {e}", self.topic))
+                        SourceError::Connection(format!(
+                            "dead-letter topic {}: {}",
+                            self.topic,
+                            super::client_error(&e)
+                        ))
                     })
             }
         });

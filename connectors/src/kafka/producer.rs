@@ -7,6 +7,8 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 
+use super::security::KafkaSecurity;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProducerError {
     #[error("cannot create Kafka producer for {brokers}: {message}")]
@@ -28,10 +30,11 @@ pub struct KafkaProducer {
 impl KafkaProducer {
     pub fn new(
         brokers: &str,
+        security: &KafkaSecurity,
         topic: &str,
         options: &BTreeMap<String, String>,
     ) -> Result<Self, ProducerError> {
-        let mut config = super::client_config(brokers, []);
+        let mut config = super::client_config(brokers, security, []);
         config
             .set("enable.idempotence", "true")
             .set("acks", "all")
@@ -43,7 +46,7 @@ impl KafkaProducer {
         }
         let inner = config.create().map_err(|e| ProducerError::Create {
             brokers: brokers.into(),
-            message: e.to_string(),
+            message: super::client_error(&e),
         })?;
         Ok(KafkaProducer {
             inner,
@@ -77,7 +80,7 @@ impl KafkaProducer {
                 Err((e, _)) => {
                     return Err(ProducerError::Delivery {
                         topic: self.topic.clone(),
-                        message: e.to_string(),
+                        message: super::client_error(&e),
                     })
                 }
             }
@@ -108,7 +111,7 @@ impl KafkaProducer {
                 self.delivered += 1;
                 Ok(())
             }
-            Some(Ok(Err((e, _)))) => Err(delivery_error(e.to_string())),
+            Some(Ok(Err((e, _)))) => Err(delivery_error(super::client_error(&e))),
             Some(Err(_)) => Err(delivery_error("producer dropped the delivery".into())),
             None => Ok(()),
         }

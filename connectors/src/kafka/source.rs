@@ -20,10 +20,18 @@ use super::config::{KafkaSourceConfig, StartingOffsets};
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Logs group membership changes, which explain pauses in the stream.
-pub struct SourceContext;
+/// Logs group membership changes, which explain pauses in the stream,
+/// and keeps authentication/TLS failures to explain connection errors.
+#[derive(Default)]
+pub struct SourceContext {
+    security: super::SecurityErrors,
+}
 
-impl ClientContext for SourceContext {}
+impl ClientContext for SourceContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.security.error(error, reason);
+    }
+}
 
 impl ConsumerContext for SourceContext {
     fn pre_rebalance(
@@ -71,7 +79,7 @@ impl KafkaSource {
         group_id: &str,
         available_now: bool,
     ) -> Result<Self, SourceError> {
-        let mut client = super::client_config(&config.brokers, []);
+        let mut client = super::client_config(&config.brokers, &config.security, []);
         client
             .set("group.id", group_id)
             .set("enable.auto.commit", "false")
@@ -86,17 +94,22 @@ impl KafkaSource {
             // Bound what librdkafka prefetches: memory stays flat whatever
             // the backlog (backpressure comes from max_records, not buffers).
             .set("queued.max.messages.kbytes", "32768");
-        for (k, v) in &config.options {
+        for (k, v) in config.options.iter() {
             client.set(k, v);
         }
         let replay_client = client.clone();
+        let check = client.clone();
+        tokio::task::spawn_blocking(move || super::preflight(&check, None, METADATA_TIMEOUT))
+            .await
+            .map_err(|e| SourceError::Other(e.to_string()))?
+            .map_err(SourceError::Connection)?;
         let consumer: Inner = client
-            .create_with_context(SourceContext)
-            .map_err(|e| SourceError::Connection(e.to_string()))?;
+            .create_with_context(SourceContext::default())
+            .map_err(|e| SourceError::Connection(super::client_error(&e)))?;
         let consumer = Arc::new(consumer);
         consumer
             .subscribe(&[&config.topic])
-            .map_err(|e| SourceError::Connection(e.to_string()))?;
+            .map_err(|e| SourceError::Connection(super::client_error(&e)))?;
 
         let mut source = KafkaSource {
             consumer,
@@ -120,7 +133,7 @@ impl KafkaSource {
         let (ends, starts) =
             tokio::task::spawn_blocking(move || bounds(&consumer, &topic, starting))
                 .await
-                .map_err(|e| SourceError::Other(e.to_string()))??;
+                .map_err(|e| SourceError::Other(super::client_error(&e)))??;
         tracing::info!(topic = %self.topic, partitions = ends.len(), "available-now: end offsets fixed");
         self.positions = starts;
         self.end_offsets = Some(ends);
@@ -147,6 +160,11 @@ impl KafkaSource {
     }
 }
 
+/// A connection error, with the authentication/TLS failure behind it.
+fn connection_error(consumer: &Inner, e: &KafkaError) -> SourceError {
+    SourceError::Connection(consumer.context().security.explain(super::client_error(e)))
+}
+
 /// End offsets (high watermarks) and start positions of every partition.
 fn bounds(
     consumer: &Inner,
@@ -155,7 +173,7 @@ fn bounds(
 ) -> Result<(PartitionOffsets, PartitionOffsets), SourceError> {
     let metadata = consumer
         .fetch_metadata(Some(topic), METADATA_TIMEOUT)
-        .map_err(|e| SourceError::Connection(e.to_string()))?;
+        .map_err(|e| connection_error(consumer, &e))?;
     let Some(meta) = metadata.topics().iter().find(|t| t.name() == topic) else {
         return Err(SourceError::Other(format!("topic `{topic}` not found")));
     };
@@ -171,7 +189,7 @@ fn bounds(
     for p in meta.partitions() {
         let (low, high) = consumer
             .fetch_watermarks(topic, p.id(), METADATA_TIMEOUT)
-            .map_err(|e| SourceError::Connection(e.to_string()))?;
+            .map_err(|e| connection_error(consumer, &e))?;
         ends.insert(p.id(), high);
         lows.insert(p.id(), low);
         tpl.add_partition(topic, p.id());
@@ -186,7 +204,7 @@ fn bounds(
                 tracing::debug!(error = %e, "committed offsets not available yet; retrying");
                 std::thread::sleep(Duration::from_millis(250));
             }
-            Err(e) => return Err(SourceError::Connection(e.to_string())),
+            Err(e) => return Err(connection_error(consumer, &e)),
         }
     };
     let mut starts = BTreeMap::new();
@@ -217,6 +235,9 @@ impl Source for KafkaSource {
     ) -> Result<Option<Vec<RawRecord>>, SourceError> {
         let mut out = Vec::new();
         loop {
+            if let Some(reason) = self.consumer.context().security.authentication_failure() {
+                return Err(SourceError::Connection(reason));
+            }
             if self.finished() {
                 return Ok((!out.is_empty()).then_some(out));
             }
@@ -225,7 +246,13 @@ impl Source for KafkaSource {
             }
             let message = match tokio::time::timeout_at(deadline.into(), self.consumer.recv()).await
             {
-                Err(_) => return Ok(Some(out)),
+                Err(_) => {
+                    if let Some(reason) = self.consumer.context().security.authentication_failure()
+                    {
+                        return Err(SourceError::Connection(reason));
+                    }
+                    return Ok(Some(out));
+                }
                 Ok(Err(e)) => {
                     if let KafkaError::MessageConsumptionFatal(code) = e {
                         return Err(SourceError::Connection(code.to_string()));
@@ -281,13 +308,13 @@ impl Source for KafkaSource {
         let mut tpl = TopicPartitionList::new();
         for (&partition, range) in ranges {
             tpl.add_partition_offset(&self.topic, partition, Offset::Offset(range.end))
-                .map_err(|e| SourceError::Commit(e.to_string()))?;
+                .map_err(|e| SourceError::Commit(super::client_error(&e)))?;
         }
         let consumer = self.consumer.clone();
         tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync))
             .await
-            .map_err(|e| SourceError::Commit(e.to_string()))?
-            .map_err(|e| SourceError::Commit(e.to_string()))
+            .map_err(|e| SourceError::Commit(super::client_error(&e)))?
+            .map_err(|e| SourceError::Commit(super::client_error(&e)))
     }
 
     async fn fetch_ranges(&mut self, ranges: &OffsetRanges) -> Result<Vec<RawRecord>, SourceError> {
@@ -300,7 +327,7 @@ impl Source for KafkaSource {
         let ranges = ranges.clone();
         tokio::task::spawn_blocking(move || read_ranges(&client, &topic, &ranges))
             .await
-            .map_err(|e| SourceError::Other(e.to_string()))?
+            .map_err(|e| SourceError::Other(super::client_error(&e)))?
     }
 
     async fn earliest_offset(&mut self, partition: i32) -> Result<i64, SourceError> {
@@ -310,10 +337,10 @@ impl Source for KafkaSource {
             consumer
                 .fetch_watermarks(&topic, partition, METADATA_TIMEOUT)
                 .map(|(low, _)| low)
-                .map_err(|e| SourceError::Connection(e.to_string()))
+                .map_err(|e| SourceError::Connection(super::client_error(&e)))
         })
         .await
-        .map_err(|e| SourceError::Other(e.to_string()))?
+        .map_err(|e| SourceError::Other(super::client_error(&e)))?
     }
 
     fn describe(&self) -> String {
@@ -331,15 +358,15 @@ fn read_ranges(
     use rdkafka::consumer::BaseConsumer;
     let consumer: BaseConsumer = client
         .create()
-        .map_err(|e| SourceError::Connection(e.to_string()))?;
+        .map_err(|e| SourceError::Connection(super::client_error(&e)))?;
     let mut tpl = TopicPartitionList::new();
     for (&p, r) in ranges {
         tpl.add_partition_offset(topic, p, Offset::Offset(r.start))
-            .map_err(|e| SourceError::Other(e.to_string()))?;
+            .map_err(|e| SourceError::Other(super::client_error(&e)))?;
     }
     consumer
         .assign(&tpl)
-        .map_err(|e| SourceError::Connection(e.to_string()))?;
+        .map_err(|e| SourceError::Connection(super::client_error(&e)))?;
     let mut next: BTreeMap<i32, i64> = ranges.iter().map(|(&p, r)| (p, r.start)).collect();
     let mut out = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -352,7 +379,7 @@ fn read_ranges(
         let Some(result) = consumer.poll(Duration::from_millis(500)) else {
             continue;
         };
-        let m = result.map_err(|e| SourceError::Connection(e.to_string()))?;
+        let m = result.map_err(|e| SourceError::Connection(super::client_error(&e)))?;
         let (p, o) = (m.partition(), m.offset());
         let Some(range) = ranges.get(&p) else {
             continue;

@@ -27,6 +27,9 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a pipeline: read Kafka in micro-batches, run its SQL, upsert into Cassandra.
+    ///
+    /// SIGTERM or Ctrl-C lets the batch in flight finish and commit, then exits 0; a
+    /// second signal exits 130 at once, and the next start replays that batch.
     Run {
         /// The pipeline file (e.g. pipelines/users.toml).
         pipeline: PathBuf,

@@ -18,6 +18,8 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::config::{KafkaSourceConfig, StartingOffsets};
 
+/// How long a group-offset commit may hold a batch up (see `commit`).
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
 const METADATA_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Logs group membership changes, which explain pauses in the stream,
@@ -310,11 +312,21 @@ impl Source for KafkaSource {
             tpl.add_partition_offset(&self.topic, partition, Offset::Offset(range.end))
                 .map_err(|e| SourceError::Commit(super::client_error(&e)))?;
         }
+        // The group offsets only mirror the checkpoint, so a commit may not
+        // hold the pipeline up: librdkafka's synchronous commit can wait
+        // indefinitely when the coordinator goes away mid-request (a broker
+        // restart). Past the bound the pipeline goes on; the next batch's
+        // commit carries the partition's newer offset anyway.
         let consumer = self.consumer.clone();
-        tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync))
-            .await
-            .map_err(|e| SourceError::Commit(super::client_error(&e)))?
-            .map_err(|e| SourceError::Commit(super::client_error(&e)))
+        let commit = tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync));
+        match tokio::time::timeout(COMMIT_TIMEOUT, commit).await {
+            Ok(joined) => joined
+                .map_err(|e| SourceError::Commit(e.to_string()))?
+                .map_err(|e| SourceError::Commit(super::client_error(&e))),
+            Err(_) => Err(SourceError::Commit(format!(
+                "no answer from the group coordinator within {COMMIT_TIMEOUT:?}"
+            ))),
+        }
     }
 
     async fn fetch_ranges(&mut self, ranges: &OffsetRanges) -> Result<Vec<RawRecord>, SourceError> {

@@ -12,9 +12,15 @@ use ember::ingest::{produce, ProduceOptions};
 use ember::runner::build_pipeline;
 use ember_connectors::secret::scrub;
 use ember_engine::trigger::parse_duration;
-use ember_engine::{BatchReport, Reporter, RunSummary, Trigger};
+use ember_engine::Trigger;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::watch;
+
+mod run_report;
+mod signals;
+
+use run_report::{print_run_summary, summary_json_line, LineReporter};
+use signals::Signals;
 
 /// Ember: a real-time Kafka → DataFusion SQL → Cassandra pipeline.
 #[derive(Parser, Debug)]
@@ -297,89 +303,6 @@ async fn run(pipeline: PathBuf, trigger: Option<Trigger>, summary_json: bool) ->
         println!("{}", summary_json_line(&summary));
     }
     Ok(())
-}
-
-/// SIGTERM or SIGINT, as many times as they come.
-struct Signals {
-    #[cfg(unix)]
-    term: Option<tokio::signal::unix::Signal>,
-}
-
-impl Signals {
-    fn new() -> Self {
-        Signals {
-            #[cfg(unix)]
-            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
-        }
-    }
-
-    async fn recv(&mut self) {
-        #[cfg(unix)]
-        if let Some(term) = &mut self.term {
-            tokio::select! {
-                _ = term.recv() => {},
-                _ = tokio::signal::ctrl_c() => {},
-            }
-            return;
-        }
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-/// One line per batch on stdout.
-struct LineReporter;
-
-impl Reporter for LineReporter {
-    fn batch_done(&mut self, r: &BatchReport) {
-        println!(
-            "batch {:>5} | in {:>7} | written {:>7} | rejected {:>5} | {:>6} ms | {:>9.0} rows/s{}",
-            r.batch_id,
-            r.rows_in,
-            r.total_written(),
-            r.rejected,
-            r.duration.as_millis(),
-            r.rows_per_sec(),
-            if r.replay { " | replayed" } else { "" }
-        );
-    }
-}
-
-fn print_run_summary(s: &RunSummary) {
-    let secs = s.duration.as_secs_f64().max(1e-9);
-    println!(
-        "done: {} batch(es) ({} replayed), {} record(s) in, {} decoded, {} rejected, {} row(s) written in {:.1} s ({:.0} rows/s)",
-        s.batches,
-        s.replayed,
-        s.rows_in,
-        s.decoded,
-        s.rejected,
-        s.total_written(),
-        secs,
-        s.rows_in as f64 / secs
-    );
-    for (sink, n) in &s.written {
-        println!("  {sink}: {n} row(s)");
-    }
-}
-
-fn summary_json_line(s: &RunSummary) -> String {
-    let written: serde_json::Map<String, serde_json::Value> = s
-        .written
-        .iter()
-        .map(|(k, v)| (k.clone(), (*v).into()))
-        .collect();
-    serde_json::json!({
-        "batches": s.batches,
-        "replayed": s.replayed,
-        "lost": s.lost,
-        "rows_in": s.rows_in,
-        "decoded": s.decoded,
-        "rejected": s.rejected,
-        "written": written,
-        "written_total": s.total_written(),
-        "seconds": s.duration.as_secs_f64(),
-    })
-    .to_string()
 }
 
 async fn run_produce(opts: ProduceOptions, summary_json: bool) -> Result<()> {

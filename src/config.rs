@@ -250,15 +250,23 @@ fn resolve_secrets(file: &Path, base: &Path, config: &mut PipelineConfig) -> Res
     ] {
         rebase(p);
     }
-    if let Some(path) = &sec.password_file {
-        if sec.password.is_some() {
-            bail!(at(
-                "[source.security]",
-                "set password or password_file, not both".into()
-            ));
+    // One password, from the file or the value, never both. `both` names
+    // the section in the refusal, `key` the file in a read error.
+    let load = |password: &mut Option<Secret>, file: &Option<PathBuf>, both: &str, key: &str| {
+        let Some(path) = file else { return Ok(()) };
+        if password.is_some() {
+            bail!(at(both, "set password or password_file, not both".into()));
         }
-        sec.password = Some(read("[source.security] password_file", path)?);
-    }
+        *password = Some(read(key, path)?);
+        Ok(())
+    };
+    let key = "[source.security] password_file";
+    load(
+        &mut sec.password,
+        &sec.password_file,
+        "[source.security]",
+        key,
+    )?;
     for (k, v) in config.source.options.iter() {
         if secret::is_secret_key(k) {
             secret::register(v);
@@ -271,13 +279,8 @@ fn resolve_secrets(file: &Path, base: &Path, config: &mut PipelineConfig) -> Res
                 rebase(p);
             }
         }
-        if let Some(path) = &sink.password_file {
-            let key = format!("[sinks.{name}] password_file");
-            if sink.password.is_some() {
-                bail!(at(&key, "set password or password_file, not both".into()));
-            }
-            sink.password = Some(read(&key, path)?);
-        }
+        let key = format!("[sinks.{name}] password_file");
+        load(&mut sink.password, &sink.password_file, &key, &key)?;
     }
     Ok(())
 }

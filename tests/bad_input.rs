@@ -11,23 +11,16 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::*;
+use ember::ingest::generator::STORED_COLUMNS;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use uuid::Uuid;
 
-/// The stored columns of `created_users`, in the order `stored_rows` returns.
-const TEXT_COLUMNS: [&str; 10] = [
-    "first_name",
-    "last_name",
-    "gender",
-    "address",
-    "post_code",
-    "email",
-    "username",
-    "registered_date",
-    "phone",
-    "picture",
-];
+/// The text columns of `created_users` (all but the id), in the order
+/// `stored_rows` returns them.
+fn text_columns() -> &'static [&'static str] {
+    &STORED_COLUMNS[1..]
+}
 
 /// A JSON value as written into the payload: a string (escaped by us) or a
 /// raw JSON token written as is (numbers keep their exact text that way).
@@ -77,7 +70,7 @@ impl Obj {
     /// Every stored field set, plus `dob`, which travels but is not stored.
     fn user(id: &str, tag: &str) -> Obj {
         let mut fields = vec![("id".to_string(), s(id))];
-        for col in TEXT_COLUMNS {
+        for col in text_columns() {
             fields.push((col.to_string(), s(format!("{col}-{tag}"))));
         }
         fields.push(("dob".into(), s("1990-01-01T00:00:00Z")));
@@ -113,11 +106,11 @@ impl Obj {
 
     /// The 10 text columns Cassandra must hold for this object.
     fn stored(&self) -> [Option<String>; 10] {
-        TEXT_COLUMNS.map(|col| {
+        std::array::from_fn(|i| {
             self.0
                 .iter()
                 .rev()
-                .find(|(k, _)| k == col)
+                .find(|(k, _)| k == text_columns()[i])
                 .and_then(|(_, v)| v.stored())
         })
     }

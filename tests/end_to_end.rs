@@ -19,23 +19,7 @@ use ember::ingest::generator::{PostCode, UserGenerator};
 async fn every_produced_user_lands_exactly_and_a_rerun_writes_nothing() {
     let names = Names::new("exact");
     let (n, seed) = (3_000usize, 4242u64);
-    let out = ember_ok(
-        &[
-            "produce",
-            "--brokers",
-            &brokers(),
-            "--topic",
-            &names.topic,
-            "--partitions",
-            "4",
-            "--count",
-            &n.to_string(),
-            "--seed",
-            &seed.to_string(),
-        ],
-        &[],
-    );
-    assert!(out.contains(&format!("produced {n} record(s)")), "{out}");
+    produce_users(&names.topic, 4, n, seed);
 
     let first = run_available_now(&names);
     assert_eq!(first["rows_in"], n);

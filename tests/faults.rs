@@ -86,23 +86,11 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// `ember produce` at `rate` records/s in the background.
 fn produce_in_background(topic: &str, partitions: i32, n: usize, seed: u64, rate: usize) -> Job {
+    let mut args = produce_args(topic, partitions, n, seed);
+    args.extend(["--rate".to_string(), rate.to_string()]);
     Job::start(
         "produce",
-        &[
-            "produce",
-            "--brokers",
-            &brokers(),
-            "--topic",
-            topic,
-            "--partitions",
-            &partitions.to_string(),
-            "--count",
-            &n.to_string(),
-            "--seed",
-            &seed.to_string(),
-            "--rate",
-            &rate.to_string(),
-        ],
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
         &[],
     )
 }

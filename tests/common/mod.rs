@@ -285,21 +285,28 @@ pub async fn produce_raw(topic: &str, records: &[KeyValue]) {
 }
 
 pub fn create_topic(topic: &str, partitions: i32) {
-    let out = ember_ok(
-        &[
-            "produce",
-            "--brokers",
-            &brokers(),
-            "--topic",
-            topic,
-            "--partitions",
-            &partitions.to_string(),
-            "--count",
-            "0",
-        ],
-        &[],
-    );
+    let args = produce_args(topic, partitions, 0, 0);
+    let out = ember_ok(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
     assert!(out.contains("produced 0"), "{out}");
+}
+
+/// The arguments of `ember produce` for `n` generated users (seed `seed`)
+/// into `topic`, created with `partitions` partitions if missing.
+pub fn produce_args(topic: &str, partitions: i32, n: usize, seed: u64) -> Vec<String> {
+    let args = [
+        "produce",
+        "--brokers",
+        &brokers(),
+        "--topic",
+        topic,
+        "--partitions",
+        &partitions.to_string(),
+        "--count",
+        &n.to_string(),
+        "--seed",
+        &seed.to_string(),
+    ];
+    args.iter().map(|a| a.to_string()).collect()
 }
 
 /// The group's committed offset per partition.
@@ -412,22 +419,8 @@ pub fn record_count(topic: &str) -> i64 {
 /// `ember produce` of `n` generated users (seed `seed`) into `topic`,
 /// created with `partitions` partitions if missing.
 pub fn produce_users(topic: &str, partitions: i32, n: usize, seed: u64) {
-    let out = ember_ok(
-        &[
-            "produce",
-            "--brokers",
-            &brokers(),
-            "--topic",
-            topic,
-            "--partitions",
-            &partitions.to_string(),
-            "--count",
-            &n.to_string(),
-            "--seed",
-            &seed.to_string(),
-        ],
-        &[],
-    );
+    let args = produce_args(topic, partitions, n, seed);
+    let out = ember_ok(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
     assert!(out.contains(&format!("produced {n} record(s)")), "{out}");
 }
 

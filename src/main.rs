@@ -268,6 +268,7 @@ async fn run(pipeline: PathBuf, trigger: Option<Trigger>, summary_json: bool) ->
         spec.sql_files.len(),
         spec.trigger
     );
+    println!("  checkpoint {}", loaded.checkpoint_location());
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(async move {
         let mut signals = Signals::new();

@@ -2,8 +2,12 @@
 //! `checkpoint` URL plus each store's usual environment, against real
 //! implementations of their APIs on 127.0.0.1 — moto's S3 server
 //! (`stack/s3/venv.sh`) for `s3://`, Azurite (`stack/azurite/install.sh`) for
-//! `az://`. A job killed mid-batch leaves its plan in the store; the next
-//! start replays it and Cassandra ends up with exactly the produced rows.
+//! `az://`, fake-gcs-server (`stack/gcs/install.sh`, behind
+//! `stack/gcs/xml_put_shim.py`) for `gs://`. A job killed mid-batch leaves
+//! its plan in the store; the next start replays it and Cassandra ends up
+//! with exactly the produced rows; the store then holds, per partition, a
+//! committed end and nothing pending. The tests read the objects back with a
+//! client of their own.
 
 mod common;
 
@@ -14,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use ember::ingest::generator::UserGenerator;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 
 /// moto's S3 server, stopped when dropped.
 struct S3Server {
@@ -23,13 +29,7 @@ struct S3Server {
 
 impl S3Server {
     fn start() -> S3Server {
-        let out = Command::new("bash")
-            .arg(repo().join("stack/s3/venv.sh"))
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("stack/s3/venv.sh runs");
-        assert!(out.status.success(), "stack/s3/venv.sh failed");
-        let venv = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let venv = installed("stack/s3/venv.sh");
         let port = free_port();
         let mut server = Server(
             Command::new(format!("{venv}/bin/moto_server"))
@@ -70,10 +70,10 @@ impl S3Server {
         assert!(status.is_success(), "create bucket: {status}");
     }
 
-    /// A checkpoint object, read with a signed request as any S3 client
-    /// would (null if there is none).
-    async fn get_json(&self, bucket: &str, key: &str) -> serde_json::Value {
-        use object_store::{aws::AmazonS3Builder, path::Path, ObjectStoreExt};
+    /// A client of the test's own for the bucket, signing as any S3 client
+    /// would.
+    fn store(&self, bucket: &str) -> Box<dyn ObjectStore> {
+        use object_store::aws::AmazonS3Builder;
         let store = AmazonS3Builder::new()
             .with_endpoint(&self.endpoint)
             .with_allow_http(true)
@@ -83,14 +83,7 @@ impl S3Server {
             .with_region("us-east-1")
             .build()
             .expect("S3 client");
-        let got = match store.get(&Path::from(key)).await {
-            Ok(got) => got,
-            // No batch touched this partition yet.
-            Err(object_store::Error::NotFound { .. }) => return serde_json::Value::Null,
-            Err(e) => panic!("{key}: {e}"),
-        };
-        let bytes = got.bytes().await.expect("object body");
-        serde_json::from_slice(&bytes).expect("checkpoint JSON")
+        Box::new(store)
     }
 }
 
@@ -163,34 +156,60 @@ async fn replay(names: &Names, env: &[(String, String)]) {
     assert_exactly_these_users(&session().await, &names.keyspace, &users).await;
 }
 
+/// The whole round: kill mid-batch with the checkpoint at `url`, see the
+/// plan in the store, replay, see the store cover every record.
+async fn kill_and_replay(
+    name: &str,
+    store_env: Vec<(String, String)>,
+    url: &str,
+    store: &dyn ObjectStore,
+) {
+    let (names, env) = kill_mid_batch(name, store_env, url).await;
+    let states = partition_states(store, &names.topic).await;
+    assert!(
+        states.iter().any(|state| !state["pending"].is_null()),
+        "the batch in flight is planned in the store: {states:?}"
+    );
+
+    replay(&names, &env).await;
+    let states = partition_states(store, &names.topic).await;
+    let mut committed = 0;
+    for state in &states {
+        assert!(state["pending"].is_null(), "{state}");
+        committed += state["committed_end"].as_i64().expect("a committed end");
+    }
+    assert_eq!(
+        committed, USERS as i64,
+        "the checkpoint in the store covers every record"
+    );
+}
+
+/// The four partitions' checkpoint objects under the `users` prefix (null
+/// where a partition has none yet).
+async fn partition_states(store: &dyn ObjectStore, topic: &str) -> Vec<serde_json::Value> {
+    let mut states = Vec::new();
+    for p in 0..4 {
+        let key = Path::from(format!("users/{topic}/partition-{p}.json"));
+        let state = match store.get(&key).await {
+            Ok(got) => {
+                let bytes = got.bytes().await.expect("object body");
+                serde_json::from_slice(&bytes).expect("checkpoint JSON")
+            }
+            Err(object_store::Error::NotFound { .. }) => serde_json::Value::Null,
+            Err(e) => panic!("{key}: {e}"),
+        };
+        states.push(state);
+    }
+    states
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_checkpoint_on_s3_replays_a_killed_batch() {
     let s3 = S3Server::start();
     let bucket = "ember-checkpoints";
     s3.create_bucket(bucket).await;
-    let (names, env) = kill_mid_batch("s3", s3.env(), &format!("s3://{bucket}/users")).await;
-    // Read with an S3 client of our own: the batch in flight was planned in
-    // the bucket before it was processed.
-    let key = |p: i32| format!("users/{}/partition-{p}.json", names.topic);
-    let mut pending = 0;
-    for p in 0..4 {
-        pending += i32::from(!s3.get_json(bucket, &key(p)).await["pending"].is_null());
-    }
-    assert!(pending > 0, "the batch in flight is planned in the bucket");
-
-    replay(&names, &env).await;
-    // One object per partition, nothing pending, the committed ends
-    // covering every record.
-    let mut committed = 0;
-    for p in 0..4 {
-        let state = s3.get_json(bucket, &key(p)).await;
-        assert!(state["pending"].is_null(), "{state}");
-        committed += state["committed_end"].as_i64().unwrap();
-    }
-    assert_eq!(
-        committed, USERS as i64,
-        "the checkpoint in the bucket covers every record"
-    );
+    let url = format!("s3://{bucket}/users");
+    kill_and_replay("s3", s3.env(), &url, s3.store(bucket).as_ref()).await;
 }
 
 /// Azurite's well-known development account.
@@ -200,13 +219,7 @@ const AZURITE_KEY: &str =
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_checkpoint_on_azure_replays_a_killed_batch() {
-    let out = Command::new("bash")
-        .arg(repo().join("stack/azurite/install.sh"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("stack/azurite/install.sh runs");
-    assert!(out.status.success(), "stack/azurite/install.sh failed");
-    let azurite = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let azurite = installed("stack/azurite/install.sh");
     let port = free_port();
     let data = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique("azurite"));
     std::fs::create_dir_all(&data).expect("azurite data dir");
@@ -229,13 +242,130 @@ async fn a_checkpoint_on_azure_replays_a_killed_batch() {
         .expect("create_container.py runs");
     assert!(created.success(), "create the container");
 
+    // The test's own client: Azurite's account, path-style, shared key.
+    let store = object_store::azure::MicrosoftAzureBuilder::new()
+        .with_endpoint(format!("{endpoint}/{AZURITE_ACCOUNT}"))
+        .with_allow_http(true)
+        .with_account(AZURITE_ACCOUNT)
+        .with_access_key(AZURITE_KEY)
+        .with_container_name("checkpoints")
+        .build()
+        .expect("Azure client");
     let env = vec![
         ("AZURE_STORAGE_USE_EMULATOR".to_string(), "true".to_string()),
         ("AZURITE_BLOB_STORAGE_URL".to_string(), endpoint),
     ];
-    let (names, env) = kill_mid_batch("az", env, "az://checkpoints/users").await;
-    replay(&names, &env).await;
+    kill_and_replay("az", env, "az://checkpoints/users", &store).await;
     std::fs::remove_dir_all(&data).ok();
+}
+
+/// fake-gcs-server with stack/gcs/xml_put_shim.py in front of it (which
+/// serves the XML-API object PUT the emulator lacks), stopped when dropped.
+struct GcsServer {
+    _emulator: Server,
+    _shim: Server,
+    endpoint: String,
+}
+
+impl GcsServer {
+    fn start() -> GcsServer {
+        let binary = installed("stack/gcs/install.sh");
+        let port = free_port();
+        let mut emulator = Server(
+            Command::new(binary)
+                .args(["-scheme", "http", "-backend", "memory"])
+                .args(["-host", "127.0.0.1", "-port", &port.to_string()])
+                .args(["-public-host", &format!("127.0.0.1:{port}")])
+                .args(["-log-level", "warn"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("fake-gcs-server starts"),
+        );
+        wait_for_port(port, &mut emulator);
+        let shim_port = free_port();
+        let mut shim = Server(
+            Command::new("python3")
+                .arg(repo().join("stack/gcs/xml_put_shim.py"))
+                .args([shim_port.to_string(), port.to_string()])
+                .spawn()
+                .expect("xml_put_shim.py starts"),
+        );
+        wait_for_port(shim_port, &mut shim);
+        GcsServer {
+            _emulator: emulator,
+            _shim: shim,
+            endpoint: format!("http://127.0.0.1:{shim_port}"),
+        }
+    }
+
+    /// A service-account key as object_store documents it for emulators:
+    /// the API's base URL, and no OAuth.
+    fn service_account_key(&self) -> String {
+        serde_json::json!({
+            "gcs_base_url": self.endpoint,
+            "disable_oauth": true,
+            "client_email": "",
+            "private_key": "",
+            "private_key_id": "",
+        })
+        .to_string()
+    }
+
+    /// The environment Google's client libraries (and object_store) read.
+    fn env(&self) -> Vec<(String, String)> {
+        vec![
+            (
+                "GOOGLE_SERVICE_ACCOUNT_KEY".to_string(),
+                self.service_account_key(),
+            ),
+            ("GOOGLE_ALLOW_HTTP".to_string(), "true".to_string()),
+        ]
+    }
+
+    async fn create_bucket(&self, bucket: &str) {
+        let response = reqwest::Client::new()
+            .post(format!("{}/storage/v1/b", self.endpoint))
+            .json(&serde_json::json!({ "name": bucket }))
+            .send()
+            .await
+            .expect("create bucket");
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        assert!(status.is_success(), "create bucket: {status} {body}");
+    }
+
+    fn store(&self, bucket: &str) -> Box<dyn ObjectStore> {
+        use object_store::{gcp::GoogleCloudStorageBuilder, ClientOptions};
+        let store = GoogleCloudStorageBuilder::new()
+            .with_bucket_name(bucket)
+            .with_service_account_key(self.service_account_key())
+            .with_client_options(ClientOptions::new().with_allow_http(true))
+            .build()
+            .expect("GCS client");
+        Box::new(store)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_checkpoint_on_gcs_replays_a_killed_batch() {
+    let gcs = GcsServer::start();
+    let bucket = "ember-checkpoints";
+    gcs.create_bucket(bucket).await;
+    let url = format!("gs://{bucket}/users");
+    kill_and_replay("gs", gcs.env(), &url, gcs.store(bucket).as_ref()).await;
+}
+
+/// Runs an install script of `stack/` and returns what it prints: the path
+/// of the installed tool.
+fn installed(script: &str) -> String {
+    let out = Command::new("bash")
+        .arg(repo().join(script))
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("{script} runs: {e}"));
+    assert!(out.status.success(), "{script} failed");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 fn free_port() -> u16 {

@@ -120,6 +120,38 @@ async fn wait_for_rows(names: &Names, n: usize, deadline: Duration) {
     .await;
 }
 
+/// The plans pending in a job's file checkpoint (`.ember/checkpoints/<group>`
+/// under the repository): partition → (batch id, write time).
+fn pending_plans(names: &Names) -> std::collections::BTreeMap<i32, (u64, i64)> {
+    let dir = repo()
+        .join(".ember/checkpoints")
+        .join(&names.group)
+        .join(&names.topic);
+    let mut plans = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(p) = name
+            .strip_prefix("partition-")
+            .and_then(|s| s.strip_suffix(".json"))
+            .and_then(|s| s.parse().ok())
+        else {
+            continue;
+        };
+        // Objects are written whole (a rename), so a read is never torn.
+        let Ok(state) = std::fs::read(entry.path()) else {
+            continue;
+        };
+        let state: serde_json::Value = serde_json::from_slice(&state).unwrap_or_default();
+        let pending = &state["pending"];
+        if let (Some(id), Some(time)) =
+            (pending["batch_id"].as_u64(), pending["write_time"].as_i64())
+        {
+            plans.insert(p, (id, time));
+        }
+    }
+    plans
+}
+
 /// The group's committed offsets, summed.
 fn committed_total(names: &Names, partitions: i32) -> i64 {
     committed(&names.group, &names.topic, partitions)
@@ -361,6 +393,18 @@ fn the_surviving_instance_takes_over_a_killed_ones_partitions() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Kill a while both instances have a batch in flight (two plans with
+    // different write times pending at once): one of them is a's, which it
+    // then never commits, and b must take it over.
+    let waiting = Instant::now();
+    let at_kill = loop {
+        let plans = pending_plans(&names);
+        let batches: std::collections::HashSet<_> = plans.values().collect();
+        if batches.len() >= 2 || waiting.elapsed() > Duration::from_secs(30) {
+            break plans;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
     a.kill9();
     println!(
         "killed instance a after {:.1} s ({} batches); b had {}",
@@ -368,10 +412,36 @@ fn the_surviving_instance_takes_over_a_killed_ones_partitions() {
         batches(&a),
         batches(&b)
     );
+    // b keeps committing its own batches; until the session timeout (6 s)
+    // it does not get a's partitions. Plans unchanged after 3 s are a's.
+    std::thread::sleep(Duration::from_secs(3));
+    let still = pending_plans(&names);
+    let orphaned: std::collections::BTreeSet<u64> = at_kill
+        .iter()
+        .filter(|(p, plan)| still.get(p) == Some(plan))
+        .map(|(_, (batch_id, _))| *batch_id)
+        .collect();
     finish_producing(producer);
     let rt = runtime();
     rt.block_on(wait_for_rows(&names, n, Duration::from_secs(240)));
     b.stop("TERM", Duration::from_secs(10));
+    // b replayed a's unfinished batch once, whole, as it was planned (same
+    // ranges, same write time), before going on with those partitions.
+    let replayed: Vec<u64> = b
+        .stdout()
+        .lines()
+        .filter(|l| l.starts_with("batch") && l.ends_with("replayed"))
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .collect();
+    println!("a's batches left planned: {orphaned:?}; b replayed: {replayed:?}");
+    for batch_id in &orphaned {
+        assert_eq!(
+            replayed.iter().filter(|id| *id == batch_id).count(),
+            1,
+            "a died with batch {batch_id} planned; b should replay it once:\n{}",
+            b.stdout()
+        );
+    }
     rt.block_on(async {
         assert_exactly_these_users(&session().await, &names.keyspace, &users(seed, n)).await;
     });

@@ -4,7 +4,9 @@
 //!    commit — exactly its ranges, at exactly its write time;
 //! 1. collect a batch from the [`Source`] (closes at `max_records` or at the
 //!    trigger interval) and admit it: records the checkpoint already
-//!    committed are dropped, deleted offsets are detected (data loss);
+//!    committed are dropped, deleted offsets are detected (data loss), and
+//!    a partition taken over mid-batch from another instance first gets
+//!    that instance's planned batch replayed, exactly as in step 0;
 //! 2. plan it in the checkpoint: its ranges and its write time;
 //! 3. decode the payload bytes into one Arrow batch; records that do not
 //!    decode are set aside with a reason;
@@ -52,11 +54,21 @@ pub struct PipelineSpec {
     pub fail_on_data_loss: bool,
 }
 
+/// A collected batch after admission.
+struct Admitted {
+    /// The records to process as the next batch.
+    records: Vec<RawRecord>,
+    /// Uncommitted plans found for partitions first seen in this batch, to
+    /// replay before it: per (batch id, write time), their ranges.
+    taken_over: BTreeMap<(u64, i64), OffsetRanges>,
+}
+
 /// Totals of a run.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunSummary {
     pub batches: u64,
-    /// Batches replayed from the checkpoint at start.
+    /// Batches replayed from the checkpoint: at start, or taken over from
+    /// another instance.
     pub replayed: u64,
     pub rows_in: u64,
     pub decoded: u64,
@@ -173,7 +185,13 @@ impl Pipeline {
                 _ = shutdown.changed() => break,
             };
             let Some(records) = records else { break };
-            let records = self.admit(records).await?;
+            let admitted = self.admit(records).await?;
+            for ((batch_id, write_time), ranges) in admitted.taken_over {
+                let report = self.replay(batch_id, write_time, &ranges).await?;
+                summary.add(&report);
+                reporter.batch_done(&report);
+            }
+            let records = admitted.records;
             if records.is_empty() {
                 reporter.idle();
                 continue;
@@ -221,28 +239,43 @@ impl Pipeline {
         }
         let mut reports = Vec::new();
         for ((batch_id, write_time), ranges) in pending {
-            tracing::info!(
-                batch = batch_id,
-                partitions = ranges.len(),
-                "replaying an uncommitted batch"
-            );
-            let mut records = self.source.fetch_ranges(&ranges).await?;
-            records.sort_by_key(|r| (r.partition, r.offset));
-            reports.push(self.process(batch_id, records, write_time, true).await?);
+            reports.push(self.replay(batch_id, write_time, &ranges).await?);
         }
         Ok(reports)
     }
 
+    /// Processes a planned batch again: exactly its ranges, read afresh from
+    /// the source, at exactly its write time.
+    async fn replay(
+        &mut self,
+        batch_id: u64,
+        write_time: i64,
+        ranges: &OffsetRanges,
+    ) -> Result<BatchReport, EngineError> {
+        tracing::info!(
+            batch = batch_id,
+            partitions = ranges.len(),
+            "replaying an uncommitted batch"
+        );
+        let mut records = self.source.fetch_ranges(ranges).await?;
+        records.sort_by_key(|r| (r.partition, r.offset));
+        self.process(batch_id, records, write_time, true).await
+    }
+
     /// Orders the batch by partition and offset (so a replay sees the rows
     /// in the same order), drops what the checkpoint already committed, and
-    /// detects offsets deleted before they were processed.
-    async fn admit(&mut self, mut records: Vec<RawRecord>) -> Result<Vec<RawRecord>, EngineError> {
+    /// detects offsets deleted before they were processed. A partition whose
+    /// checkpoint holds another instance's uncommitted plan (that instance
+    /// died or lost the partition mid-batch) is handed back in `taken_over`
+    /// to be replayed first; the records it covers are dropped here.
+    async fn admit(&mut self, mut records: Vec<RawRecord>) -> Result<Admitted, EngineError> {
         records.sort_by_key(|r| (r.partition, r.offset));
         let mut first_of: BTreeMap<i32, i64> = BTreeMap::new();
         for r in &records {
             first_of.entry(r.partition).or_insert(r.offset);
         }
         let mut floor: BTreeMap<i32, i64> = BTreeMap::new();
+        let mut taken_over: BTreeMap<(u64, i64), OffsetRanges> = BTreeMap::new();
         for (&p, &first) in &first_of {
             if self.expected.get(&p) == Some(&first) {
                 floor.insert(p, first);
@@ -250,21 +283,77 @@ impl Pipeline {
             }
             // First sight of this partition, or a jump: its state may have
             // moved on under another instance.
-            let committed = self.checkpoint.load(p).await?.committed_end;
-            self.next_write_time = self
-                .next_write_time
-                .max(self.checkpoint.state(p).map_or(0, |s| s.write_time_end));
-            let Some(committed) = committed else { continue };
+            let state = self.checkpoint.load(p).await?.clone();
+            self.next_write_time = self.next_write_time.max(state.write_time_end);
+            if let Some(plan) = state.pending {
+                // Same range, same write time: the replay is the batch the
+                // other instance would have committed. (This instance's own
+                // plans are committed before it admits again, and those found
+                // at start were replayed by `recover`.)
+                let range = OffsetRange {
+                    start: plan.start,
+                    end: plan.end,
+                };
+                taken_over
+                    .entry((plan.batch_id, plan.write_time))
+                    .or_default()
+                    .insert(p, range);
+                floor.insert(p, plan.end);
+                self.expected.insert(p, plan.end);
+                if first > plan.end {
+                    self.check_data_loss(p, plan.end, first).await?;
+                }
+                continue;
+            }
+            let Some(committed) = state.committed_end else {
+                continue;
+            };
             floor.insert(p, committed);
             if first > committed {
                 self.check_data_loss(p, committed, first).await?;
             }
         }
+        if !taken_over.is_empty() {
+            self.gather_taken_over(&mut taken_over, &first_of).await?;
+        }
         records.retain(|r| floor.get(&r.partition).is_none_or(|&f| r.offset >= f));
         for r in &records {
             self.expected.insert(r.partition, r.offset + 1);
         }
-        Ok(records)
+        Ok(Admitted {
+            records,
+            taken_over,
+        })
+    }
+
+    /// A dead instance's plan usually spans several partitions, which need
+    /// not all deliver a record in the same batch here. The rest of it is
+    /// gathered from the other partitions this instance now owns, so the
+    /// plan is replayed once, whole, as it was planned.
+    async fn gather_taken_over(
+        &mut self,
+        taken_over: &mut BTreeMap<(u64, i64), OffsetRanges>,
+        seen: &BTreeMap<i32, i64>,
+    ) -> Result<(), EngineError> {
+        let Some(assigned) = self.source.assignment() else {
+            return Ok(());
+        };
+        for q in assigned.into_iter().filter(|q| !seen.contains_key(q)) {
+            let Some(plan) = self.checkpoint.load(q).await?.pending else {
+                continue;
+            };
+            if let Some(ranges) = taken_over.get_mut(&(plan.batch_id, plan.write_time)) {
+                let range = OffsetRange {
+                    start: plan.start,
+                    end: plan.end,
+                };
+                ranges.insert(q, range);
+                // When its records come, any below the replayed end make a
+                // jump: `admit` re-reads the committed state and drops them.
+                self.expected.insert(q, plan.end);
+            }
+        }
+        Ok(())
     }
 
     /// A gap between the committed end and the first record is data loss
@@ -345,6 +434,8 @@ impl Pipeline {
         Ok(BatchReport {
             batch_id,
             replay,
+            ranges,
+            write_time,
             rows_in: records.len(),
             decoded: decoded_rows,
             rejected: letters.len(),
@@ -404,3 +495,6 @@ impl Pipeline {
         base
     }
 }
+
+#[cfg(test)]
+mod tests;

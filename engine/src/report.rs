@@ -2,12 +2,21 @@
 
 use std::time::Duration;
 
+use crate::source::OffsetRanges;
+
 /// The outcome of one micro-batch.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BatchReport {
     pub batch_id: u64,
-    /// True for a batch replayed from the checkpoint at start.
+    /// True for a batch replayed from the checkpoint: planned but not
+    /// committed before a restart, or by an instance whose partitions this
+    /// one took over.
     pub replay: bool,
+    /// The offsets the batch covered, per partition.
+    pub ranges: OffsetRanges,
+    /// The batch's base write time (microseconds): row `i` of a sink's
+    /// input is written at `write_time + i`.
+    pub write_time: i64,
     /// Records read from the source.
     pub rows_in: usize,
     /// Records decoded into rows.

@@ -84,6 +84,13 @@ pub trait Source: Send {
     /// were deleted (retention) and can never be read.
     async fn earliest_offset(&mut self, partition: i32) -> Result<i64, SourceError>;
 
+    /// The partitions this instance currently owns, if the source knows
+    /// (a member of a consumer group does). Used to gather, whole, a batch
+    /// another instance planned and did not commit.
+    fn assignment(&self) -> Option<Vec<i32>> {
+        None
+    }
+
     /// A short description for logs (`kafka users_created@127.0.0.1:9092`).
     fn describe(&self) -> String;
 }

@@ -355,6 +355,18 @@ impl Source for KafkaSource {
         .map_err(|e| SourceError::Other(super::client_error(&e)))?
     }
 
+    fn assignment(&self) -> Option<Vec<i32>> {
+        // librdkafka's local view of the group assignment: no round trip.
+        let list = self.consumer.assignment().ok()?;
+        Some(
+            list.elements()
+                .iter()
+                .filter(|e| e.topic() == self.topic)
+                .map(|e| e.partition())
+                .collect(),
+        )
+    }
+
     fn describe(&self) -> String {
         format!("kafka {}@{}", self.topic, self.brokers)
     }

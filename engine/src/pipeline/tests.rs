@@ -1,0 +1,298 @@
+//! The pipeline's batch loop against a scripted source (the one piece
+//! faked here: it stands in for Kafka's delivery and for another instance
+//! writing to the shared checkpoint), a real file checkpoint, real SQL and
+//! an in-memory sink.
+
+use std::collections::VecDeque;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::datasource::MemTable;
+use tokio::sync::watch;
+
+use super::*;
+use crate::source::SourceError;
+
+/// What another instance sharing the checkpoint plans before a delivery.
+struct OtherPlan {
+    batch_id: u64,
+    ranges: OffsetRanges,
+    write_time: i64,
+    /// Whether it also committed the batch.
+    committed: bool,
+}
+
+/// One `next_batch` answer: `(partition, offsets)` from the log, after the
+/// other instance (if any) planned its batch.
+struct Delivery {
+    other: Option<OtherPlan>,
+    records: Vec<(i32, std::ops::Range<i64>)>,
+}
+
+/// A source that answers from a fixed log, delivery by delivery, then
+/// reports itself finished; it records every range read by a replay.
+struct ScriptedSource {
+    deliveries: VecDeque<Delivery>,
+    checkpoint_dir: PathBuf,
+    fetched: Arc<std::sync::Mutex<Vec<OffsetRanges>>>,
+    /// The partitions this instance owns.
+    assignment: Vec<i32>,
+}
+
+fn record(partition: i32, offset: i64) -> RawRecord {
+    let value = format!(
+        r#"{{"id":"00000000-0000-4000-8000-{partition:04}{offset:08}","first_name":"p{partition}o{offset}"}}"#
+    );
+    RawRecord {
+        partition,
+        offset,
+        timestamp_ms: None,
+        key: None,
+        value: Some(value.into_bytes()),
+    }
+}
+
+#[async_trait]
+impl Source for ScriptedSource {
+    async fn next_batch(
+        &mut self,
+        _max_records: usize,
+        _deadline: Instant,
+    ) -> Result<Option<Vec<RawRecord>>, SourceError> {
+        let Some(delivery) = self.deliveries.pop_front() else {
+            return Ok(None);
+        };
+        if let Some(other) = delivery.other {
+            let mut theirs = Checkpoint::open(self.checkpoint_dir.to_str().unwrap(), "t")
+                .map_err(|e| SourceError::Other(e.to_string()))?;
+            theirs
+                .plan(other.batch_id, &other.ranges, other.write_time, 0)
+                .await
+                .map_err(|e| SourceError::Other(e.to_string()))?;
+            if other.committed {
+                theirs
+                    .commit(&other.ranges)
+                    .await
+                    .map_err(|e| SourceError::Other(e.to_string()))?;
+            }
+        }
+        Ok(Some(
+            delivery
+                .records
+                .into_iter()
+                .flat_map(|(p, offsets)| offsets.map(move |o| record(p, o)))
+                .collect(),
+        ))
+    }
+
+    async fn commit(&mut self, _ranges: &OffsetRanges) -> Result<(), SourceError> {
+        Ok(())
+    }
+
+    async fn fetch_ranges(&mut self, ranges: &OffsetRanges) -> Result<Vec<RawRecord>, SourceError> {
+        self.fetched.lock().unwrap().push(ranges.clone());
+        Ok(ranges
+            .iter()
+            .flat_map(|(&p, r)| (r.start..r.end).map(move |o| record(p, o)))
+            .collect())
+    }
+
+    async fn earliest_offset(&mut self, _partition: i32) -> Result<i64, SourceError> {
+        Ok(0)
+    }
+
+    fn assignment(&self) -> Option<Vec<i32>> {
+        Some(self.assignment.clone())
+    }
+
+    fn describe(&self) -> String {
+        "scripted".into()
+    }
+}
+
+struct Collect(Vec<BatchReport>);
+
+impl Reporter for Collect {
+    fn batch_done(&mut self, report: &BatchReport) {
+        self.0.push(report.clone());
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!(
+        "ember-pipeline-{name}-{}-{nanos}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn ranges(list: &[(i32, i64, i64)]) -> OffsetRanges {
+    list.iter()
+        .map(|&(p, start, end)| (p, OffsetRange { start, end }))
+        .collect()
+}
+
+/// Runs the pipeline over `deliveries`; returns the reports, the ranges
+/// replays read, and the names written to the sink in order.
+async fn run(
+    name: &str,
+    assignment: &[i32],
+    deliveries: Vec<Delivery>,
+) -> (Vec<BatchReport>, Vec<OffsetRanges>, Vec<String>) {
+    let dir = temp_dir(name);
+    let sql = dir.join("copy.sql");
+    std::fs::write(
+        &sql,
+        "INSERT INTO out SELECT id, first_name AS name FROM src",
+    )
+    .unwrap();
+    let out_schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, true),
+        Field::new("name", DataType::Utf8, true),
+    ]));
+    let out = Arc::new(MemTable::try_new(out_schema, vec![vec![]]).unwrap());
+    let checkpoint_dir = dir.join("checkpoint");
+    let fetched = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let source = ScriptedSource {
+        deliveries: deliveries.into(),
+        checkpoint_dir: checkpoint_dir.clone(),
+        fetched: fetched.clone(),
+        assignment: assignment.to_vec(),
+    };
+    let spec = PipelineSpec {
+        name: name.into(),
+        source_table: "src".into(),
+        schema: SourceSchema::users_created(),
+        max_records: 1_000,
+        trigger: Trigger::AvailableNow,
+        sql_files: vec![sql],
+        fail_on_data_loss: true,
+    };
+    let checkpoint = Checkpoint::open(checkpoint_dir.to_str().unwrap(), "t").unwrap();
+    let mut pipeline = Pipeline::new(
+        spec,
+        Box::new(source),
+        vec![("out".into(), out.clone() as _)],
+        checkpoint,
+        None,
+    )
+    .await
+    .unwrap();
+    let mut reports = Collect(Vec::new());
+    let (_stop, stopped) = watch::channel(false);
+    pipeline.run(&mut reports, stopped).await.unwrap();
+
+    let mut names = Vec::new();
+    for partition in out.batches.iter() {
+        for batch in partition.read().await.iter() {
+            let batch: &RecordBatch = batch;
+            let column = batch.column(1).as_string::<i32>();
+            names.extend(column.iter().map(|v| v.unwrap_or_default().to_string()));
+        }
+    }
+    let fetched = fetched.lock().unwrap().clone();
+    std::fs::remove_dir_all(&dir).ok();
+    (reports.0, fetched, names)
+}
+
+#[tokio::test]
+async fn a_batch_taken_over_mid_flight_is_replayed_once_whole() {
+    // This instance owns partition 0. Partitions 1 and 2 belonged to
+    // another instance, which planned batch 42 over 1:0..6 and 2:0..3 and
+    // died before committing; then both come here, but only partition 1
+    // delivers in the next batch.
+    let deliveries = vec![
+        Delivery {
+            other: None,
+            records: vec![(0, 0..10)],
+        },
+        Delivery {
+            other: Some(OtherPlan {
+                batch_id: 42,
+                ranges: ranges(&[(1, 0, 6), (2, 0, 3)]),
+                write_time: 5_000_000,
+                committed: false,
+            }),
+            records: vec![(0, 10..12), (1, 0..10)],
+        },
+        Delivery {
+            other: None,
+            records: vec![(2, 0..5)],
+        },
+    ];
+    let (reports, fetched, names) = run("takeover", &[0, 1, 2], deliveries).await;
+
+    let summary: Vec<_> = reports
+        .iter()
+        .map(|r| (r.batch_id, r.replay, r.ranges.clone(), r.rows_in))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (0, false, ranges(&[(0, 0, 10)]), 10),
+            // Exactly the other instance's batch: its id, ranges and rows,
+            // partition 2's part included although it delivered nothing yet.
+            (42, true, ranges(&[(1, 0, 6), (2, 0, 3)]), 9),
+            // Then the rest, without the replayed records.
+            (43, false, ranges(&[(0, 10, 12), (1, 6, 10)]), 6),
+            (44, false, ranges(&[(2, 3, 5)]), 2),
+        ]
+    );
+    // ... at exactly its write time, and every later batch above it.
+    assert_eq!(reports[1].write_time, 5_000_000);
+    assert!(reports[2].write_time >= 5_000_000 + 9);
+    assert_eq!(fetched, vec![ranges(&[(1, 0, 6), (2, 0, 3)])]);
+    // Every record written once.
+    let mut want: Vec<String> = (0..10).map(|o| format!("p0o{o}")).collect();
+    want.extend((0..6).map(|o| format!("p1o{o}")));
+    want.extend((0..3).map(|o| format!("p2o{o}")));
+    want.extend(["p0o10".to_string(), "p0o11".to_string()]);
+    want.extend((6..10).map(|o| format!("p1o{o}")));
+    want.extend((3..5).map(|o| format!("p2o{o}")));
+    assert_eq!(names, want);
+}
+
+#[tokio::test]
+async fn a_partition_taken_over_between_batches_continues_after_its_committed_end() {
+    // The other instance committed partition 1 up to offset 4 before it
+    // left; its group offsets lag, so partition 1 arrives from offset 0.
+    let deliveries = vec![
+        Delivery {
+            other: None,
+            records: vec![(0, 0..3)],
+        },
+        Delivery {
+            other: Some(OtherPlan {
+                batch_id: 7,
+                ranges: ranges(&[(1, 0, 4)]),
+                write_time: 1_000,
+                committed: true,
+            }),
+            records: vec![(1, 0..10)],
+        },
+    ];
+    let (reports, fetched, names) = run("committed", &[0, 1], deliveries).await;
+    assert!(fetched.is_empty(), "nothing to replay: {fetched:?}");
+    let summary: Vec<_> = reports
+        .iter()
+        .map(|r| (r.batch_id, r.replay, r.ranges.clone()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (0, false, ranges(&[(0, 0, 3)])),
+            (1, false, ranges(&[(1, 4, 10)])),
+        ]
+    );
+    let want: Vec<String> = (0..3)
+        .map(|o| format!("p0o{o}"))
+        .chain((4..10).map(|o| format!("p1o{o}")))
+        .collect();
+    assert_eq!(names, want);
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A second, secured stack instance for the security tests (tests/security.rs):
-#   Kafka     SASL_SSL on 127.0.0.1:29092 (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), controller 29093
+#   Kafka     SASL_SSL on 127.0.0.1:29092 (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), controller 29093,
+#             and SSL with a client certificate required (mutual TLS) on 127.0.0.1:29094
 #   Cassandra PasswordAuthenticator + client TLS required, on 127.0.0.1:29042 (storage 27000,
 #             JMX 27199)
 # in a runtime dir of its own (SECURE_STACK_DIR, default .stack-secure/; an EMBER_STACK_DIR in
@@ -10,8 +11,9 @@
 #   secure-stack.sh up|down|status|logs|restart|kill9 [kafka|cassandra...]
 #   secure-stack.sh env        print the settings the tests use (ports, files, users)
 #
-# TLS material is generated at first start with openssl into $EMBER_STACK_DIR/tls (a CA, and a
-# server certificate for 127.0.0.1/localhost in PEM and PKCS#12); nothing private is committed.
+# TLS material is generated at first start with openssl into $EMBER_STACK_DIR/tls (a CA, a
+# server certificate for 127.0.0.1/localhost in PEM and PKCS#12, and a client certificate for
+# mutual TLS in PEM); nothing private is committed.
 # The users and passwords below are TEST-ONLY and deliberately fixed, so the tests can assert
 # that exactly these strings never appear in Ember's output.
 set -euo pipefail
@@ -25,6 +27,7 @@ export KAFKA_CONTROLLER_PORT=${SECURE_KAFKA_CONTROLLER_PORT:-29093}
 export CASSANDRA_PORT=${SECURE_CASSANDRA_PORT:-29042}
 export CASSANDRA_STORAGE_PORT=${SECURE_CASSANDRA_STORAGE_PORT:-27000}
 export CASSANDRA_JMX_PORT=${SECURE_CASSANDRA_JMX_PORT:-27199}
+KAFKA_MTLS_PORT=${SECURE_KAFKA_MTLS_PORT:-29094}
 
 # --- test-only credentials ------------------------------------------------------------------
 KAFKA_ADMIN_USER=admin
@@ -45,6 +48,9 @@ SECURE_STACK_DIR=$EMBER_STACK_DIR
 SECURE_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
 SECURE_CASSANDRA=127.0.0.1:$CASSANDRA_PORT
 SECURE_CA_FILE=$TLS/ca.pem
+SECURE_KAFKA_MTLS_BROKERS=127.0.0.1:$KAFKA_MTLS_PORT
+SECURE_CLIENT_CERT=$TLS/client.pem
+SECURE_CLIENT_KEY=$TLS/client.key
 SECURE_KAFKA_PLAIN_USER=$KAFKA_PLAIN_USER
 SECURE_KAFKA_PLAIN_PASSWORD=$KAFKA_PLAIN_PASSWORD
 SECURE_KAFKA_SCRAM_USER=$KAFKA_SCRAM_USER
@@ -82,8 +88,26 @@ make_tls() {
   )
 }
 
+# A client certificate signed by the same CA, for the mutual-TLS listener (made on its own, so
+# a stack dir from before it existed gets one too).
+make_client_cert() {
+  [[ -f $TLS/client.pem ]] && return 0
+  (
+    cd "$TLS"
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=ember-client" \
+      -keyout client.key -out client.csr 2>/dev/null
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n' >client.ext
+    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile client.ext -out client.pem.tmp 2>/dev/null
+    chmod 600 client.key
+    rm -f client.csr client.ext ca.srl
+    mv client.pem.tmp client.pem
+  )
+}
+
 secure_env() {
   make_tls
+  make_client_cert
   printf '%s\n' "$KAFKA_ADMIN_PASSWORD" >"$TLS/kafka-admin.pw"
   printf '%s\n' "$CASSANDRA_PASSWORD" >"$TLS/cassandra.pw"
   chmod 600 "$TLS"/*.pw
@@ -92,10 +116,11 @@ secure_env() {
   # listener stays PLAINTEXT on 127.0.0.1. PLAIN users live in the JAAS line; SCRAM users are
   # written into the metadata log when the storage is formatted (KAFKA_FORMAT_ARGS).
   export KAFKA_EXTRA_PROPERTIES="
-listeners=SASL_SSL://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=SASL_SSL://127.0.0.1:$KAFKA_PORT
+listeners=SASL_SSL://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT,SSL://127.0.0.1:$KAFKA_MTLS_PORT
+advertised.listeners=SASL_SSL://127.0.0.1:$KAFKA_PORT,SSL://127.0.0.1:$KAFKA_MTLS_PORT
 inter.broker.listener.name=SASL_SSL
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL
+listener.name.ssl.ssl.client.auth=required
 sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
 sasl.mechanism.inter.broker.protocol=PLAIN
 listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"$KAFKA_ADMIN_USER\" password=\"$KAFKA_ADMIN_PASSWORD\" user_$KAFKA_ADMIN_USER=\"$KAFKA_ADMIN_PASSWORD\" user_$KAFKA_PLAIN_USER=\"$KAFKA_PLAIN_PASSWORD\";

@@ -31,15 +31,15 @@ impl S3Server {
     fn start() -> S3Server {
         let venv = installed("stack/s3/venv.sh");
         let port = free_port();
-        let mut server = Server(
-            Command::new(format!("{venv}/bin/moto_server"))
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("moto_server starts"),
+        let server = Server::listening(
+            Command::new(format!("{venv}/bin/moto_server")).args([
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ]),
+            port,
         );
-        wait_for_port(port, &mut server);
         S3Server {
             _server: server,
             endpoint: format!("http://127.0.0.1:{port}"),
@@ -223,17 +223,13 @@ async fn a_checkpoint_on_azure_replays_a_killed_batch() {
     let port = free_port();
     let data = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique("azurite"));
     std::fs::create_dir_all(&data).expect("azurite data dir");
-    let mut server = Server(
+    let _server = Server::listening(
         Command::new(azurite)
             .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
             .args(["--silent", "--skipApiVersionCheck", "--location"])
-            .arg(&data)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("azurite starts"),
+            .arg(&data),
+        port,
     );
-    wait_for_port(port, &mut server);
     let endpoint = format!("http://127.0.0.1:{port}");
     let created = Command::new("python3")
         .arg(repo().join("stack/azurite/create_container.py"))
@@ -271,27 +267,21 @@ impl GcsServer {
     fn start() -> GcsServer {
         let binary = installed("stack/gcs/install.sh");
         let port = free_port();
-        let mut emulator = Server(
+        let emulator = Server::listening(
             Command::new(binary)
                 .args(["-scheme", "http", "-backend", "memory"])
                 .args(["-host", "127.0.0.1", "-port", &port.to_string()])
                 .args(["-public-host", &format!("127.0.0.1:{port}")])
-                .args(["-log-level", "warn"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("fake-gcs-server starts"),
+                .args(["-log-level", "warn"]),
+            port,
         );
-        wait_for_port(port, &mut emulator);
         let shim_port = free_port();
-        let mut shim = Server(
+        let shim = Server::listening(
             Command::new("python3")
                 .arg(repo().join("stack/gcs/xml_put_shim.py"))
-                .args([shim_port.to_string(), port.to_string()])
-                .spawn()
-                .expect("xml_put_shim.py starts"),
+                .args([shim_port.to_string(), port.to_string()]),
+            shim_port,
         );
-        wait_for_port(shim_port, &mut shim);
         GcsServer {
             _emulator: emulator,
             _shim: shim,
@@ -377,6 +367,21 @@ fn free_port() -> u16 {
 
 /// A server process, stopped when dropped.
 struct Server(Child);
+
+impl Server {
+    /// Starts `command` (its output discarded) and waits until it listens
+    /// on `port`.
+    fn listening(command: &mut Command, port: u16) -> Server {
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{command:?} starts: {e}"));
+        let mut server = Server(child);
+        wait_for_port(port, &mut server);
+        server
+    }
+}
 
 impl Drop for Server {
     fn drop(&mut self) {

@@ -1,6 +1,7 @@
 //! Security on a stack instance of its own (`stack/secure-stack.sh`): Kafka
-//! SASL_SSL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) and a Cassandra that
-//! requires a password and TLS, on ports 29092/29042 and
+//! SASL_SSL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), Kafka SSL with a client
+//! certificate required (29094), and a Cassandra that requires a password
+//! and TLS, on ports 29092/29042 and
 //! `.stack-secure/`, so nothing here touches the main stack the other
 //! integration tests share.
 //!
@@ -187,11 +188,12 @@ struct Pipeline {
     topic: String,
     keyspace: String,
     env: Vec<(String, String)>,
+    /// What `ember check` must show of the Kafka security.
+    shows: String,
 }
 
-/// A pipeline file for the secured stack: `mechanism` for Kafka, the
-/// Kafka password given as `given`, the Cassandra password through the
-/// environment (`EMBER_SINKS__CREATED_USERS__PASSWORD`).
+/// A pipeline file for the secured stack's SASL_SSL listener: `mechanism`
+/// for Kafka, the Kafka password given as `given`.
 fn pipeline(
     s: &Secure,
     dir: &Path,
@@ -200,15 +202,7 @@ fn pipeline(
     kafka_password: &str,
     given: Given,
 ) -> Pipeline {
-    let topic = unique("sec_t");
-    let keyspace = unique("sec_ks");
-    let mut env = vec![
-        (
-            "EMBER_SINKS__CREATED_USERS__PASSWORD".to_string(),
-            s.get("SECURE_CASSANDRA_PASSWORD").to_string(),
-        ),
-        ("EMBER_LOG".to_string(), "debug".to_string()),
-    ];
+    let mut env = Vec::new();
     let password_line = match given {
         Given::InFile => format!("password = \"{kafka_password}\""),
         Given::PasswordFile => {
@@ -223,6 +217,62 @@ fn pipeline(
             String::new()
         }
     };
+    let security = format!(
+        r#"protocol = "SASL_SSL"
+sasl_mechanism = "{mechanism}"
+username = "{kafka_user}"
+{password_line}
+ca_file = "{ca}""#,
+        ca = s.get("SECURE_CA_FILE"),
+    );
+    let brokers = s.get("SECURE_KAFKA_BROKERS");
+    let shows = format!("SASL_SSL {mechanism} user {kafka_user} password set (***)");
+    pipeline_file(s, dir, brokers, &security, env, shows)
+}
+
+/// A pipeline file for the secured stack's mutual-TLS listener: the
+/// stack's client certificate presented, or none.
+fn mtls_pipeline(s: &Secure, dir: &Path, client_cert: bool) -> Pipeline {
+    let mut security = format!(
+        "protocol = \"SSL\"\nca_file = \"{}\"",
+        s.get("SECURE_CA_FILE")
+    );
+    let mut shows = "SSL, CA".to_string();
+    if client_cert {
+        security += &format!(
+            "\ncert_file = \"{}\"\nkey_file = \"{}\"",
+            s.get("SECURE_CLIENT_CERT"),
+            s.get("SECURE_CLIENT_KEY")
+        );
+        shows = format!("client cert {}", s.get("SECURE_CLIENT_CERT"));
+    }
+    let brokers = s.get("SECURE_KAFKA_MTLS_BROKERS");
+    pipeline_file(s, dir, brokers, &security, Vec::new(), shows)
+}
+
+/// Writes `pipeline.toml` in `dir`: Kafka at `brokers` with the
+/// `[source.security]` lines given, the Cassandra sink with TLS and its
+/// password through the environment
+/// (`EMBER_SINKS__CREATED_USERS__PASSWORD`), debug logs on, a checkpoint of
+/// its own; `extra_env` adds to that environment.
+fn pipeline_file(
+    s: &Secure,
+    dir: &Path,
+    brokers: &str,
+    security: &str,
+    extra_env: Vec<(String, String)>,
+    shows: String,
+) -> Pipeline {
+    let mut env = vec![
+        (
+            "EMBER_SINKS__CREATED_USERS__PASSWORD".to_string(),
+            s.get("SECURE_CASSANDRA_PASSWORD").to_string(),
+        ),
+        ("EMBER_LOG".to_string(), "debug".to_string()),
+    ];
+    env.extend(extra_env);
+    let topic = unique("sec_t");
+    let keyspace = unique("sec_ks");
     let repo = repo();
     let text = format!(
         r#"
@@ -236,11 +286,7 @@ topic = "{topic}"
 max_records = 500
 
 [source.security]
-protocol = "SASL_SSL"
-sasl_mechanism = "{mechanism}"
-username = "{kafka_user}"
-{password_line}
-ca_file = "{ca}"
+{security}
 
 [source.options]
 # librdkafka's own debug output about security and its configuration.
@@ -258,7 +304,6 @@ ca_file = "{ca}"
 "#,
         sql = repo.join("sql/created_users.sql").display(),
         cql = repo.join("sql/created_users.cql").display(),
-        brokers = s.get("SECURE_KAFKA_BROKERS"),
         cassandra = s.get("SECURE_CASSANDRA"),
         ca = s.get("SECURE_CA_FILE"),
         cass_user = s.get("SECURE_CASSANDRA_USER"),
@@ -274,6 +319,7 @@ ca_file = "{ca}"
         topic,
         keyspace,
         env,
+        shows,
     }
 }
 
@@ -292,11 +338,7 @@ fn produce_run_and_count(p: &Pipeline, n: usize) -> String {
     let file = p.file.to_str().unwrap();
     let mut printed = String::new();
     let check = ember_ok(&["check", file], &p.env);
-    assert!(
-        check.stdout.contains("SASL_SSL") && check.stdout.contains("password set (***)"),
-        "{}",
-        check.stdout
-    );
+    assert!(check.stdout.contains(&p.shows), "{}", check.stdout);
     printed += &check.all();
     let produced = ember_ok(
         &[
@@ -390,6 +432,34 @@ fn sasl_ssl_scram_sha_256_and_512_land_rows() {
         let printed = produce_run_and_count(&p, 250);
         assert_no_secret(&printed, &all_passwords(s));
     }
+}
+
+#[test]
+fn mutual_tls_lands_rows_with_the_client_certificate_and_fails_clearly_without() {
+    let (_lock, s) = secure();
+    let dir = scratch("sec_mtls");
+    let p = mtls_pipeline(s, &dir, true);
+    let printed = produce_run_and_count(&p, 200);
+    assert_no_secret(&printed, &all_passwords(s));
+
+    // The listener requires a client certificate: without one the broker
+    // ends the handshake, and Ember says so at start.
+    let dir = scratch("sec_mtls_none");
+    let p = mtls_pipeline(s, &dir, false);
+    let file = p.file.to_str().unwrap();
+    let started = Instant::now();
+    let run = ember(&["run", file], &p.env, Duration::from_secs(60));
+    assert!(!run.ok, "{}", run.all());
+    assert!(
+        run.stderr.contains("Kafka TLS handshake failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "a refused handshake must fail at start, took {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]

@@ -12,6 +12,7 @@ use datafusion::datasource::MemTable;
 use tokio::sync::watch;
 
 use super::*;
+use crate::checkpoint::CheckpointError;
 use crate::source::SourceError;
 
 /// What another instance sharing the checkpoint plans before a delivery.
@@ -64,18 +65,9 @@ impl Source for ScriptedSource {
             return Ok(None);
         };
         if let Some(other) = delivery.other {
-            let mut theirs = Checkpoint::open(self.checkpoint_dir.to_str().unwrap(), "t")
-                .map_err(|e| SourceError::Other(e.to_string()))?;
-            theirs
-                .plan(other.batch_id, &other.ranges, other.write_time, 0)
+            plan_elsewhere(&self.checkpoint_dir, other)
                 .await
                 .map_err(|e| SourceError::Other(e.to_string()))?;
-            if other.committed {
-                theirs
-                    .commit(&other.ranges)
-                    .await
-                    .map_err(|e| SourceError::Other(e.to_string()))?;
-            }
         }
         Ok(Some(
             delivery
@@ -111,6 +103,22 @@ impl Source for ScriptedSource {
     }
 }
 
+/// Writes `plan` into the checkpoint at `dir` through a handle of its own,
+/// as another instance (or an earlier run) would.
+async fn plan_elsewhere(dir: &std::path::Path, plan: OtherPlan) -> Result<(), CheckpointError> {
+    let mut theirs = Checkpoint::open(dir.to_str().unwrap_or_default(), "t")?;
+    for &p in plan.ranges.keys() {
+        theirs.load(p).await?;
+    }
+    theirs
+        .plan(plan.batch_id, &plan.ranges, plan.write_time, 0)
+        .await?;
+    if plan.committed {
+        theirs.commit(&plan.ranges).await?;
+    }
+    Ok(())
+}
+
 struct Collect(Vec<BatchReport>);
 
 impl Reporter for Collect {
@@ -143,6 +151,7 @@ fn ranges(list: &[(i32, i64, i64)]) -> OffsetRanges {
 async fn run(
     name: &str,
     assignment: &[i32],
+    before_start: Vec<OtherPlan>,
     deliveries: Vec<Delivery>,
 ) -> (Vec<BatchReport>, Vec<OffsetRanges>, Vec<String>) {
     let dir = temp_dir(name);
@@ -158,6 +167,9 @@ async fn run(
     ]));
     let out = Arc::new(MemTable::try_new(out_schema, vec![vec![]]).unwrap());
     let checkpoint_dir = dir.join("checkpoint");
+    for plan in before_start {
+        plan_elsewhere(&checkpoint_dir, plan).await.unwrap();
+    }
     let fetched = Arc::new(std::sync::Mutex::new(Vec::new()));
     let source = ScriptedSource {
         deliveries: deliveries.into(),
@@ -226,7 +238,7 @@ async fn a_batch_taken_over_mid_flight_is_replayed_once_whole() {
             records: vec![(2, 0..5)],
         },
     ];
-    let (reports, fetched, names) = run("takeover", &[0, 1, 2], deliveries).await;
+    let (reports, fetched, names) = run("takeover", &[0, 1, 2], vec![], deliveries).await;
 
     let summary: Vec<_> = reports
         .iter()
@@ -277,7 +289,7 @@ async fn a_partition_taken_over_between_batches_continues_after_its_committed_en
             records: vec![(1, 0..10)],
         },
     ];
-    let (reports, fetched, names) = run("committed", &[0, 1], deliveries).await;
+    let (reports, fetched, names) = run("committed", &[0, 1], vec![], deliveries).await;
     assert!(fetched.is_empty(), "nothing to replay: {fetched:?}");
     let summary: Vec<_> = reports
         .iter()
@@ -295,4 +307,44 @@ async fn a_partition_taken_over_between_batches_continues_after_its_committed_en
         .chain((4..10).map(|o| format!("p1o{o}")))
         .collect();
     assert_eq!(names, want);
+}
+
+#[tokio::test]
+async fn a_batch_replayed_at_start_is_not_processed_again_when_the_stream_redelivers_it() {
+    // An earlier run planned batch 3 over 0:4..9 and stopped before
+    // committing it (offsets below 4 committed). The group offsets still
+    // say 4, so the stream delivers 4.. again after the replay.
+    let earlier = vec![
+        OtherPlan {
+            batch_id: 2,
+            ranges: ranges(&[(0, 0, 4)]),
+            write_time: 1_000,
+            committed: true,
+        },
+        OtherPlan {
+            batch_id: 3,
+            ranges: ranges(&[(0, 4, 9)]),
+            write_time: 7_000,
+            committed: false,
+        },
+    ];
+    let deliveries = vec![Delivery {
+        other: None,
+        records: vec![(0, 4..12)],
+    }];
+    let (reports, fetched, names) = run("restart", &[0], earlier, deliveries).await;
+    let summary: Vec<_> = reports
+        .iter()
+        .map(|r| (r.batch_id, r.replay, r.ranges.clone()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (3, true, ranges(&[(0, 4, 9)])),
+            (4, false, ranges(&[(0, 9, 12)])),
+        ]
+    );
+    assert_eq!(fetched, vec![ranges(&[(0, 4, 9)])]);
+    let want: Vec<String> = (4..12).map(|o| format!("p0o{o}")).collect();
+    assert_eq!(names, want, "every record written once");
 }

@@ -451,7 +451,8 @@ fn mutual_tls_lands_rows_with_the_client_certificate_and_fails_clearly_without()
     let run = ember(&["run", file], &p.env, Duration::from_secs(60));
     assert!(!run.ok, "{}", run.all());
     assert!(
-        run.stderr.contains("Kafka TLS handshake failed"),
+        run.stderr.contains("Kafka TLS handshake failed")
+            && run.stderr.contains("refused the client certificate"),
         "{}",
         run.stderr
     );

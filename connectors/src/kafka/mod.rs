@@ -85,15 +85,24 @@ impl SecurityErrors {
                 | Some(rdkafka::types::RDKafkaErrorCode::SSL)
         ) || reason.contains("SASL authentication error")
             || reason.contains("SSL handshake failed");
-        if security {
+        // The broker's side of mutual TLS: it refused the client's
+        // certificate, or the client sent none. librdkafka reports it as a
+        // plain transport failure carrying the TLS alert.
+        let refused_certificate = reason.contains("alert bad certificate")
+            || reason.contains("alert certificate required")
+            || reason.contains("alert unknown ca");
+        if security || refused_certificate {
             let tls = reason.contains("SSL") && !reason.contains("SASL");
-            let what = if tls {
+            let what = if refused_certificate {
+                "Kafka TLS handshake failed: the broker refused the client certificate, or wants one (check cert_file and key_file)"
+            } else if tls {
                 "Kafka TLS handshake failed (check ca_file and the broker's certificate)"
             } else {
                 "Kafka authentication failed (check username, password and sasl_mechanism)"
             };
             let text = format!("{what}: {}", secret::scrub(reason));
-            if !tls {
+            // Credentials the broker refuses do not fix themselves.
+            if !tls || refused_certificate {
                 if let Ok(mut auth) = self.authentication.lock() {
                     *auth = Some(text.clone());
                 }

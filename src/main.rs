@@ -463,8 +463,12 @@ fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("EMBER_LOG")
         .unwrap_or_else(|_| EnvFilter::new("warn,scylla::network::connection=error,ember=info,ember_engine=info,ember_connectors=info"));
+    // Colours only for a person at a terminal: logs that go to a file (a
+    // job's log, Airflow, docker logs) stay plain text. NO_COLOR as usual.
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(|| ScrubbingStderr(Vec::new()));
     if std::env::var("EMBER_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();

@@ -1,12 +1,12 @@
 //! The micro-batch loop, top to bottom:
 //!
-//! 0. on start, replay every batch the checkpoint planned but did not
-//!    commit — exactly its ranges, at exactly its write time;
+//! 0. on start, read the checkpoint;
 //! 1. collect a batch from the [`Source`] (closes at `max_records` or at the
 //!    trigger interval) and admit it: records the checkpoint already
 //!    committed are dropped, deleted offsets are detected (data loss), and
-//!    a partition taken over mid-batch from another instance first gets
-//!    that instance's planned batch replayed, exactly as in step 0;
+//!    a batch planned but never committed on partitions this instance now
+//!    owns (it crashed, or their previous owner did) is replayed first —
+//!    exactly its ranges, at exactly its write time;
 //! 2. plan it in the checkpoint: its ranges and its write time;
 //! 3. decode the payload bytes into one Arrow batch; records that do not
 //!    decode are set aside with a reason;
@@ -58,7 +58,7 @@ pub struct PipelineSpec {
 struct Admitted {
     /// The records to process as the next batch.
     records: Vec<RawRecord>,
-    /// Uncommitted plans found for partitions first seen in this batch, to
+    /// Uncommitted plans found on partitions first seen in this batch, to
     /// replay before it: per (batch id, write time), their ranges.
     taken_over: BTreeMap<(u64, i64), OffsetRanges>,
 }
@@ -67,8 +67,8 @@ struct Admitted {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunSummary {
     pub batches: u64,
-    /// Batches replayed from the checkpoint: at start, or taken over from
-    /// another instance.
+    /// Batches replayed from the checkpoint: planned by an earlier run or
+    /// by an instance whose partitions this one took over.
     pub replayed: u64,
     pub rows_in: u64,
     pub decoded: u64,
@@ -213,28 +213,40 @@ impl Pipeline {
         Ok(summary)
     }
 
-    /// Replays every planned-but-uncommitted batch in the checkpoint, each
-    /// with its own ranges and write time, before anything new is read.
+    /// Reads the checkpoint before anything else. A batch planned but not
+    /// committed is replayed by the instance that owns its partitions. For
+    /// a continuous job in a consumer group (a source that knows its
+    /// assignment) the group decides that, so the plan is left for `admit`,
+    /// which replays it when its partitions turn up here — after a restart
+    /// as after a takeover, and never by an instance that merely joined
+    /// while another was mid-batch. An available-now run, or a source
+    /// without a group, replays every plan now: it is the only reader, and
+    /// it must not finish with a plan left over.
     async fn recover(&mut self) -> Result<Vec<BatchReport>, EngineError> {
         let states = self.checkpoint.load_all().await?.clone();
+        let by_assignment = matches!(self.spec.trigger, Trigger::ProcessingTime(_))
+            && self.source.assignment().is_some();
         let mut pending: BTreeMap<(u64, i64), OffsetRanges> = BTreeMap::new();
         for (&p, state) in &states {
             self.next_write_time = self.next_write_time.max(state.write_time_end);
-            if let Some(end) = state.committed_end {
-                self.expected.insert(p, end);
-            }
-            if let Some(plan) = state.pending {
-                self.next_batch_id = self.next_batch_id.max(plan.batch_id + 1);
+            let Some(plan) = state.pending else {
+                if let Some(end) = state.committed_end {
+                    self.expected.insert(p, end);
+                }
+                continue;
+            };
+            // Not in `expected`: the partition's first record here is a
+            // first sight, which finds the plan (or its replay's commit).
+            self.next_batch_id = self.next_batch_id.max(plan.batch_id + 1);
+            if !by_assignment {
+                let range = OffsetRange {
+                    start: plan.start,
+                    end: plan.end,
+                };
                 pending
                     .entry((plan.batch_id, plan.write_time))
                     .or_default()
-                    .insert(
-                        p,
-                        OffsetRange {
-                            start: plan.start,
-                            end: plan.end,
-                        },
-                    );
+                    .insert(p, range);
             }
         }
         let mut reports = Vec::new();
@@ -274,9 +286,9 @@ impl Pipeline {
     /// Orders the batch by partition and offset (so a replay sees the rows
     /// in the same order), drops what the checkpoint already committed, and
     /// detects offsets deleted before they were processed. A partition whose
-    /// checkpoint holds another instance's uncommitted plan (that instance
-    /// died or lost the partition mid-batch) is handed back in `taken_over`
-    /// to be replayed first; the records it covers are dropped here.
+    /// checkpoint holds an uncommitted plan (its planner died, or lost the
+    /// partition mid-batch) is handed back in `taken_over` to be replayed
+    /// first; the records it covers are dropped here.
     async fn admit(&mut self, mut records: Vec<RawRecord>) -> Result<Admitted, EngineError> {
         records.sort_by_key(|r| (r.partition, r.offset));
         let mut first_of: BTreeMap<i32, i64> = BTreeMap::new();
@@ -295,10 +307,10 @@ impl Pipeline {
             let state = self.checkpoint.load(p).await?.clone();
             self.next_write_time = self.next_write_time.max(state.write_time_end);
             if let Some(plan) = state.pending {
-                // Same range, same write time: the replay is the batch the
-                // other instance would have committed. (This instance's own
-                // plans are committed before it admits again, and those found
-                // at start were replayed by `recover`.)
+                // Same range, same write time: the replay is the batch its
+                // planner (an earlier run, or another instance) would have
+                // committed. This run's own plans are committed before it
+                // admits again, so a plan found here is never its own.
                 let range = OffsetRange {
                     start: plan.start,
                     end: plan.end,
@@ -335,10 +347,10 @@ impl Pipeline {
         })
     }
 
-    /// A dead instance's plan usually spans several partitions, which need
-    /// not all deliver a record in the same batch here. The rest of it is
-    /// gathered from the other partitions this instance now owns, so the
-    /// plan is replayed once, whole, as it was planned.
+    /// A plan usually spans several partitions, which need not all deliver
+    /// a record in the same batch here. The rest of it is gathered from the
+    /// other partitions this instance now owns, so the plan is replayed
+    /// once, whole, as it was planned.
     async fn gather_taken_over(
         &mut self,
         taken_over: &mut BTreeMap<(u64, i64), OffsetRanges>,

@@ -84,9 +84,11 @@ pub trait Source: Send {
     /// were deleted (retention) and can never be read.
     async fn earliest_offset(&mut self, partition: i32) -> Result<i64, SourceError>;
 
-    /// The partitions this instance currently owns, if the source knows
-    /// (a member of a consumer group does). Used to gather, whole, a batch
-    /// another instance planned and did not commit.
+    /// The partitions this instance currently owns, if the source knows (a
+    /// member of a consumer group does). `None` means the source has no
+    /// group: uncommitted plans are then replayed at start, all of them.
+    /// Otherwise a plan is replayed by the instance its partitions are
+    /// assigned to, gathered whole from them.
     fn assignment(&self) -> Option<Vec<i32>> {
         None
     }

@@ -37,8 +37,8 @@ struct ScriptedSource {
     deliveries: VecDeque<Delivery>,
     checkpoint_dir: PathBuf,
     fetched: Arc<std::sync::Mutex<Vec<OffsetRanges>>>,
-    /// The partitions this instance owns.
-    assignment: Vec<i32>,
+    /// The partitions this instance owns; `None`: no consumer group.
+    assignment: Option<Vec<i32>>,
 }
 
 fn record(partition: i32, offset: i64) -> RawRecord {
@@ -95,7 +95,7 @@ impl Source for ScriptedSource {
     }
 
     fn assignment(&self) -> Option<Vec<i32>> {
-        Some(self.assignment.clone())
+        self.assignment.clone()
     }
 
     fn describe(&self) -> String {
@@ -120,6 +120,9 @@ async fn plan_elsewhere(dir: &std::path::Path, plan: OtherPlan) -> Result<(), Ch
 }
 
 struct Collect(Vec<BatchReport>);
+
+/// A continuous job (the scripted source ends it when its script runs out).
+const CONTINUOUS: Trigger = Trigger::ProcessingTime(std::time::Duration::from_millis(10));
 
 impl Reporter for Collect {
     fn batch_done(&mut self, report: &BatchReport) {
@@ -150,7 +153,8 @@ fn ranges(list: &[(i32, i64, i64)]) -> OffsetRanges {
 /// replays read, and the names written to the sink in order.
 async fn run(
     name: &str,
-    assignment: &[i32],
+    trigger: Trigger,
+    assignment: Option<&[i32]>,
     before_start: Vec<OtherPlan>,
     deliveries: Vec<Delivery>,
 ) -> (Vec<BatchReport>, Vec<OffsetRanges>, Vec<String>) {
@@ -175,14 +179,14 @@ async fn run(
         deliveries: deliveries.into(),
         checkpoint_dir: checkpoint_dir.clone(),
         fetched: fetched.clone(),
-        assignment: assignment.to_vec(),
+        assignment: assignment.map(<[i32]>::to_vec),
     };
     let spec = PipelineSpec {
         name: name.into(),
         source_table: "src".into(),
         schema: SourceSchema::users_created(),
         max_records: 1_000,
-        trigger: Trigger::AvailableNow,
+        trigger,
         sql_files: vec![sql],
         fail_on_data_loss: true,
     };
@@ -238,7 +242,8 @@ async fn a_batch_taken_over_mid_flight_is_replayed_once_whole() {
             records: vec![(2, 0..5)],
         },
     ];
-    let (reports, fetched, names) = run("takeover", &[0, 1, 2], vec![], deliveries).await;
+    let (reports, fetched, names) =
+        run("takeover", CONTINUOUS, Some(&[0, 1, 2]), vec![], deliveries).await;
 
     let summary: Vec<_> = reports
         .iter()
@@ -289,7 +294,8 @@ async fn a_partition_taken_over_between_batches_continues_after_its_committed_en
             records: vec![(1, 0..10)],
         },
     ];
-    let (reports, fetched, names) = run("committed", &[0, 1], vec![], deliveries).await;
+    let (reports, fetched, names) =
+        run("committed", CONTINUOUS, Some(&[0, 1]), vec![], deliveries).await;
     assert!(fetched.is_empty(), "nothing to replay: {fetched:?}");
     let summary: Vec<_> = reports
         .iter()
@@ -310,11 +316,54 @@ async fn a_partition_taken_over_between_batches_continues_after_its_committed_en
 }
 
 #[tokio::test]
-async fn a_batch_replayed_at_start_is_not_processed_again_when_the_stream_redelivers_it() {
+async fn a_replayed_batch_is_not_processed_again_when_the_stream_redelivers_it() {
     // An earlier run planned batch 3 over 0:4..9 and stopped before
     // committing it (offsets below 4 committed). The group offsets still
-    // say 4, so the stream delivers 4.. again after the replay.
-    let earlier = vec![
+    // say 4, so the stream delivers 4.. again after the replay — whether
+    // the replay ran at start (no group) or on the partition's first record.
+    for assignment in [None, Some(&[0][..])] {
+        let earlier = vec![
+            OtherPlan {
+                batch_id: 2,
+                ranges: ranges(&[(0, 0, 4)]),
+                write_time: 1_000,
+                committed: true,
+            },
+            OtherPlan {
+                batch_id: 3,
+                ranges: ranges(&[(0, 4, 9)]),
+                write_time: 7_000,
+                committed: false,
+            },
+        ];
+        let deliveries = vec![Delivery {
+            other: None,
+            records: vec![(0, 4..12)],
+        }];
+        let (reports, fetched, names) =
+            run("restart", CONTINUOUS, assignment, earlier, deliveries).await;
+        let summary: Vec<_> = reports
+            .iter()
+            .map(|r| (r.batch_id, r.replay, r.ranges.clone()))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (3, true, ranges(&[(0, 4, 9)])),
+                (4, false, ranges(&[(0, 9, 12)])),
+            ],
+            "assignment {assignment:?}"
+        );
+        assert_eq!(fetched, vec![ranges(&[(0, 4, 9)])]);
+        let want: Vec<String> = (4..12).map(|o| format!("p0o{o}")).collect();
+        assert_eq!(names, want, "every record written once");
+    }
+}
+
+/// An earlier run committed 0:0..4 and planned batch 3 over 0:4..9 and
+/// 1:0..3, then stopped.
+fn stopped_mid_batch() -> Vec<OtherPlan> {
+    vec![
         OtherPlan {
             batch_id: 2,
             ranges: ranges(&[(0, 0, 4)]),
@@ -323,28 +372,86 @@ async fn a_batch_replayed_at_start_is_not_processed_again_when_the_stream_redeli
         },
         OtherPlan {
             batch_id: 3,
-            ranges: ranges(&[(0, 4, 9)]),
+            ranges: ranges(&[(0, 4, 9), (1, 0, 3)]),
             write_time: 7_000,
             committed: false,
         },
-    ];
+    ]
+}
+
+#[tokio::test]
+async fn after_a_restart_the_owner_replays_the_planned_batch_whole() {
+    // Only partition 0 delivers; partition 1's part of the plan is
+    // gathered from the assignment.
     let deliveries = vec![Delivery {
         other: None,
         records: vec![(0, 4..12)],
     }];
-    let (reports, fetched, names) = run("restart", &[0], earlier, deliveries).await;
+    let (reports, fetched, _) = run(
+        "owner",
+        CONTINUOUS,
+        Some(&[0, 1]),
+        stopped_mid_batch(),
+        deliveries,
+    )
+    .await;
     let summary: Vec<_> = reports
         .iter()
-        .map(|r| (r.batch_id, r.replay, r.ranges.clone()))
+        .map(|r| (r.batch_id, r.replay, r.ranges.clone(), r.write_time))
         .collect();
     assert_eq!(
-        summary,
-        vec![
-            (3, true, ranges(&[(0, 4, 9)])),
-            (4, false, ranges(&[(0, 9, 12)])),
-        ]
+        summary[0],
+        (3, true, ranges(&[(0, 4, 9), (1, 0, 3)]), 7_000)
     );
-    assert_eq!(fetched, vec![ranges(&[(0, 4, 9)])]);
-    let want: Vec<String> = (4..12).map(|o| format!("p0o{o}")).collect();
-    assert_eq!(names, want, "every record written once");
+    assert_eq!(fetched, vec![ranges(&[(0, 4, 9), (1, 0, 3)])]);
+    assert_eq!(reports[1].ranges, ranges(&[(0, 9, 12)]));
+}
+
+#[tokio::test]
+async fn a_plan_on_partitions_assigned_elsewhere_is_left_to_their_owner() {
+    // After the restart this instance owns only partition 2: the plan on
+    // 0 and 1 is for whoever got those.
+    let deliveries = vec![Delivery {
+        other: None,
+        records: vec![(2, 0..5)],
+    }];
+    let (reports, fetched, _) = run(
+        "elsewhere",
+        CONTINUOUS,
+        Some(&[2]),
+        stopped_mid_batch(),
+        deliveries,
+    )
+    .await;
+    assert!(fetched.is_empty(), "{fetched:?}");
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].ranges, ranges(&[(2, 0, 5)]));
+    assert!(!reports[0].replay);
+}
+
+#[tokio::test]
+async fn a_source_without_a_group_replays_every_plan_at_start() {
+    let (reports, fetched, names) =
+        run("no-group", CONTINUOUS, None, stopped_mid_batch(), vec![]).await;
+    assert_eq!(fetched, vec![ranges(&[(0, 4, 9), (1, 0, 3)])]);
+    assert_eq!(reports.len(), 1);
+    assert!(reports[0].replay);
+    assert_eq!(names.len(), 8);
+}
+
+#[tokio::test]
+async fn an_available_now_run_replays_every_plan_at_start() {
+    // It reads what is there and stops: nothing else will replay the plan,
+    // even if no record of its partitions is delivered.
+    let (reports, fetched, _) = run(
+        "available-now",
+        Trigger::AvailableNow,
+        Some(&[0, 1]),
+        stopped_mid_batch(),
+        vec![],
+    )
+    .await;
+    assert_eq!(fetched, vec![ranges(&[(0, 4, 9), (1, 0, 3)])]);
+    assert_eq!(reports.len(), 1);
+    assert!(reports[0].replay);
 }

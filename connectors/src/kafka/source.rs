@@ -414,7 +414,13 @@ fn read_ranges(
         let Some(range) = ranges.get(&p) else {
             continue;
         };
-        if o < range.start || o >= range.end {
+        if o < range.start {
+            continue;
+        }
+        if o >= range.end {
+            // The range's last records are gone (compaction) or were
+            // transaction markers: a record past it means it is complete.
+            next.insert(p, range.end);
             continue;
         }
         next.insert(p, o + 1);

@@ -32,7 +32,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::source::OffsetRanges;
+use crate::source::{OffsetRange, OffsetRanges};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
@@ -50,6 +50,28 @@ pub struct Pending {
     pub end: i64,
     /// Base write time of the batch (microseconds).
     pub write_time: i64,
+}
+
+impl Pending {
+    /// The planned offsets of the partition.
+    pub fn range(&self) -> OffsetRange {
+        OffsetRange {
+            start: self.start,
+            end: self.end,
+        }
+    }
+}
+
+/// Uncommitted plans, by (batch id, write time): each is replayed once,
+/// over the ranges of all its partitions together.
+pub type Plans = BTreeMap<(u64, i64), OffsetRanges>;
+
+/// Files one partition's part of `plan` with the rest of its batch.
+pub fn add_plan(plans: &mut Plans, partition: i32, plan: &Pending) {
+    plans
+        .entry((plan.batch_id, plan.write_time))
+        .or_default()
+        .insert(partition, plan.range());
 }
 
 /// One partition's checkpoint state.

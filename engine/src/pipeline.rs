@@ -26,12 +26,12 @@ use datafusion::catalog::TableProvider;
 use ember_decode::{JsonDecoder, SourceSchema};
 use tokio::sync::watch;
 
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{add_plan, Checkpoint, Plans};
 use crate::dead_letter::{DeadLetter, DeadLetterSink};
 use crate::error::EngineError;
 use crate::narrow::run_narrowing;
 use crate::report::{BatchReport, Reporter};
-use crate::source::{ranges_of, OffsetRange, OffsetRanges, RawRecord, Source};
+use crate::source::{ranges_of, OffsetRanges, RawRecord, Source};
 use crate::sql::SqlEngine;
 use crate::trigger::Trigger;
 
@@ -60,7 +60,7 @@ struct Admitted {
     records: Vec<RawRecord>,
     /// Uncommitted plans found on partitions first seen in this batch, to
     /// replay before it: per (batch id, write time), their ranges.
-    taken_over: BTreeMap<(u64, i64), OffsetRanges>,
+    taken_over: Plans,
 }
 
 /// Totals of a run.
@@ -226,7 +226,7 @@ impl Pipeline {
         let states = self.checkpoint.load_all().await?.clone();
         let by_assignment = matches!(self.spec.trigger, Trigger::ProcessingTime(_))
             && self.source.assignment().is_some();
-        let mut pending: BTreeMap<(u64, i64), OffsetRanges> = BTreeMap::new();
+        let mut pending = Plans::new();
         for (&p, state) in &states {
             self.next_write_time = self.next_write_time.max(state.write_time_end);
             let Some(plan) = state.pending else {
@@ -239,14 +239,7 @@ impl Pipeline {
             // first sight, which finds the plan (or its replay's commit).
             self.next_batch_id = self.next_batch_id.max(plan.batch_id + 1);
             if !by_assignment {
-                let range = OffsetRange {
-                    start: plan.start,
-                    end: plan.end,
-                };
-                pending
-                    .entry((plan.batch_id, plan.write_time))
-                    .or_default()
-                    .insert(p, range);
+                add_plan(&mut pending, p, &plan);
             }
         }
         let mut reports = Vec::new();
@@ -296,7 +289,7 @@ impl Pipeline {
             first_of.entry(r.partition).or_insert(r.offset);
         }
         let mut floor: BTreeMap<i32, i64> = BTreeMap::new();
-        let mut taken_over: BTreeMap<(u64, i64), OffsetRanges> = BTreeMap::new();
+        let mut taken_over = Plans::new();
         for (&p, &first) in &first_of {
             if self.expected.get(&p) == Some(&first) {
                 floor.insert(p, first);
@@ -311,14 +304,7 @@ impl Pipeline {
                 // planner (an earlier run, or another instance) would have
                 // committed. This run's own plans are committed before it
                 // admits again, so a plan found here is never its own.
-                let range = OffsetRange {
-                    start: plan.start,
-                    end: plan.end,
-                };
-                taken_over
-                    .entry((plan.batch_id, plan.write_time))
-                    .or_default()
-                    .insert(p, range);
+                add_plan(&mut taken_over, p, &plan);
                 floor.insert(p, plan.end);
                 self.expected.insert(p, plan.end);
                 if first > plan.end {
@@ -353,7 +339,7 @@ impl Pipeline {
     /// once, whole, as it was planned.
     async fn gather_taken_over(
         &mut self,
-        taken_over: &mut BTreeMap<(u64, i64), OffsetRanges>,
+        taken_over: &mut Plans,
         seen: &BTreeMap<i32, i64>,
     ) -> Result<(), EngineError> {
         let Some(assigned) = self.source.assignment() else {
@@ -363,12 +349,8 @@ impl Pipeline {
             let Some(plan) = self.checkpoint.load(q).await?.pending else {
                 continue;
             };
-            if let Some(ranges) = taken_over.get_mut(&(plan.batch_id, plan.write_time)) {
-                let range = OffsetRange {
-                    start: plan.start,
-                    end: plan.end,
-                };
-                ranges.insert(q, range);
+            if taken_over.contains_key(&(plan.batch_id, plan.write_time)) {
+                add_plan(taken_over, q, &plan);
                 // When its records come, any below the replayed end make a
                 // jump: `admit` re-reads the committed state and drops them.
                 self.expected.insert(q, plan.end);

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use super::*;
 use crate::checkpoint::CheckpointError;
-use crate::source::SourceError;
+use crate::source::{OffsetRange, SourceError};
 
 /// What another instance sharing the checkpoint plans before a delivery.
 struct OtherPlan {

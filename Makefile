@@ -10,7 +10,7 @@ FAULTS_STACK := EMBER_STACK_DIR=$(CARGO_TARGET_DIR)/tmp/faults-stack KAFKA_PORT=
 	KAFKA_CONTROLLER_PORT=19093 CASSANDRA_PORT=19042 CASSANDRA_STORAGE_PORT=17000 \
 	CASSANDRA_JMX_PORT=17199 bash stack/stack.sh
 
-.PHONY: all build release up down status logs demo test lint unit integration chaos security \
+.PHONY: all build release prereqs-up prereqs-demo prereqs-test demo-intro up down status logs demo test lint unit integration chaos security \
 	fmt clean airflow-venv compose-plugin airflow-test compose-check airflow fuzz
 
 all: build
@@ -21,8 +21,18 @@ build:
 release:
 	$(CARGO) build --release --bin ember
 
+## Prerequisites, checked in seconds before anything is built or started: missing Debian
+## packages are installed as root (or with passwordless sudo), otherwise named with the
+## command that installs them (scripts/prereqs.sh).
+prereqs-up:
+	@bash scripts/prereqs.sh up
+prereqs-demo:
+	@bash scripts/prereqs.sh demo
+prereqs-test:
+	@bash scripts/prereqs.sh test
+
 ## Local stack (Kafka KRaft + Cassandra as local processes)
-up:
+up: prereqs-up
 	$(STACK) up
 
 # Also stops the instances tests/faults.rs and tests/security.rs start on their own ports
@@ -39,11 +49,15 @@ logs:
 	$(STACK) logs
 
 ## Quick start: build (release), stack up, produce 100k users, run, check.
-demo: release up
+demo: prereqs-demo demo-intro release up
 	EMBER_BIN=$(CARGO_TARGET_DIR)/release/ember bash scripts/demo.sh
 
 ## What CI runs: lint, unit tests, then integration tests on the real stack.
-test: lint unit up integration airflow-test
+test: prereqs-test lint unit up integration airflow-test
+
+# What the demo is about to do, and how long the first build takes on a small machine.
+demo-intro:
+	@bash scripts/demo.sh --intro
 
 lint:
 	$(CARGO) fmt --all -- --check

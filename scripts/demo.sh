@@ -7,6 +7,28 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# `demo.sh --intro` (run by `make demo` before it builds): what is about to happen, and how
+# long the first build takes on a small machine.
+if [[ ${1:-} == --intro ]]; then
+    bin=${EMBER_BIN:-${CARGO_TARGET_DIR:-target}/release/ember}
+    if [[ -x $bin ]]; then
+        build="build ember in release mode (an earlier build is there: seconds to a minute)"
+    else
+        build="build ember in release mode: the first build compiles ~430 crates (DataFusion,
+     librdkafka, the Cassandra driver), 25 to 45 minutes on 2 cores (measured:
+     48 CPU-minutes of compiling), less on more; later builds reuse it"
+    fi
+    cat <<EOF
+make demo:
+  1. $build
+  2. start Kafka and Cassandra as local processes (the first start downloads ~110 MB of
+     jars from Maven Central, then ~20 s to healthy)
+  3. produce ${DEMO_COUNT:-100000} users, run pipelines/users.toml with --trigger available-now,
+     and check that every user is a row in spark_streams.created_users
+EOF
+    exit 0
+fi
+
 EMBER=${EMBER_BIN:-${CARGO_TARGET_DIR:-target}/release/ember}
 COUNT=${DEMO_COUNT:-100000}
 SEED=${DEMO_SEED:-42}

@@ -97,6 +97,14 @@ jars_ready() {
   [[ -f $stamp && $(<"$stamp") == "$pom_hash" ]]
 }
 
+# What the first start downloads, as measured here (shared/notes/local-stack.md).
+download_size() {
+  case $1 in
+    kafka) echo "47 jars, ~44 MB" ;;
+    cassandra) echo "100 jars, ~67 MB" ;;
+  esac
+}
+
 resolve_jars() {
   local svc=$1 lib pom t0
   jars_ready "$svc" && return 0
@@ -109,7 +117,7 @@ resolve_jars() {
   flock 9
   if ! jars_ready "$svc"; then
     t0=$(now_us)
-    info "$svc: resolving jars with Maven into $lib (first run only)"
+    info "$svc: downloading its jars from Maven Central into $lib (first run only: $(download_size "$svc"), seconds on a good link)"
     rm -rf "$lib.tmp"
     # Copy into a temp folder and rename, so an interrupted run never looks complete.
     # Maven's output goes to a log (even -q -B prints colour escapes); shown on failure only.
@@ -120,7 +128,7 @@ resolve_jars() {
     rm -rf "$lib"
     mv "$lib.tmp" "$lib"
     sha256sum "$pom" | cut -d' ' -f1 >"$lib/.complete"
-    info "$svc: $(find "$lib" -name '*.jar' | wc -l) jars in $(fmt_since "$t0")"
+    info "$svc: $(find "$lib" -name '*.jar' | wc -l) jars ($(du -sm "$lib" | cut -f1) MB) in $(fmt_since "$t0")"
   fi
   flock -u 9
   exec 9>&-

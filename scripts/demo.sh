@@ -7,11 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+EMBER=${EMBER_BIN:-${CARGO_TARGET_DIR:-target}/release/ember}
+
 # `demo.sh --intro` (run by `make demo` before it builds): what is about to happen, and how
 # long the first build takes on a small machine.
 if [[ ${1:-} == --intro ]]; then
-    bin=${EMBER_BIN:-${CARGO_TARGET_DIR:-target}/release/ember}
-    if [[ -x $bin ]]; then
+    if [[ -x $EMBER ]]; then
         build="build ember in release mode (an earlier build is there: seconds to a minute)"
     else
         build="build ember in release mode: the first build compiles ~430 crates (DataFusion,
@@ -29,7 +30,6 @@ EOF
     exit 0
 fi
 
-EMBER=${EMBER_BIN:-${CARGO_TARGET_DIR:-target}/release/ember}
 COUNT=${DEMO_COUNT:-100000}
 SEED=${DEMO_SEED:-42}
 BROKERS=${EMBER_SOURCE__BROKERS:-127.0.0.1:${KAFKA_PORT:-9092}}

@@ -11,7 +11,7 @@ FAULTS_STACK := EMBER_STACK_DIR=$(CARGO_TARGET_DIR)/tmp/faults-stack KAFKA_PORT=
 	CASSANDRA_JMX_PORT=17199 bash stack/stack.sh
 
 .PHONY: all build release prereqs-up prereqs-demo prereqs-test demo-intro up down status logs demo test lint unit integration chaos security \
-	fmt clean airflow-venv compose-plugin airflow-test compose-check airflow fuzz
+	fmt clean bench airflow-venv compose-plugin airflow-test compose-check airflow fuzz
 
 all: build
 
@@ -63,11 +63,23 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+# --benches: criterion runs every stage benchmark once, untimed, so they never rot
+# (the timed runs are `cargo bench -p ember-benches`).
 unit:
-	$(CARGO) test --workspace --lib --bins
+	$(CARGO) test --workspace --lib --bins --benches
 
 integration:
 	$(CARGO) test --workspace --test '*'
+
+## Performance: `cargo bench -p ember-benches` runs the criterion stage benchmarks;
+## `make bench` runs Ember, Spark and the sink's ceiling on one stack in one run and writes
+## benches/results/<date>.json, a PNG chart and benches/RESULTS.md (benches/bench.py;
+## BENCH_ARGS='--skip-spark --records 200000' for a quick one).
+BENCH_ARGS ?=
+bench: prereqs-demo up
+	$(CARGO) build --release -p ember -p ember-benches --bin ember --bin sink-ceiling
+	EMBER_BIN=$(CARGO_TARGET_DIR)/release/ember SINK_CEILING_BIN=$(CARGO_TARGET_DIR)/release/sink-ceiling \
+		python3 benches/bench.py $(BENCH_ARGS)
 
 ## The long fault tests: kill -9 five times in a 200,000-record run, minutes
 ## of idleness, longer outages (tests/faults.rs; the short version is in `test`).
@@ -97,13 +109,13 @@ compose-plugin:
 # with the debug ember, and the compose checks.
 AIRFLOW_TEST_EMBER ?= $(CARGO_TARGET_DIR)/debug/ember
 airflow-test:
-	$(CARGO) build --bin ember
+	$(CARGO) build --workspace --bins
 	venv=$$(bash airflow/venv.sh) && bash scripts/compose-plugin.sh >/dev/null && \
 	TEST_EMBER_BIN=$(AIRFLOW_TEST_EMBER) $$venv/bin/python -m pytest -q -p no:cacheprovider --durations=5 airflow/tests
 
 # The compose checks alone (no stack needed).
 compose-check:
-	$(CARGO) build --bin ember
+	$(CARGO) build --workspace --bins
 	venv=$$(bash airflow/venv.sh) && bash scripts/compose-plugin.sh >/dev/null && \
 	TEST_EMBER_BIN=$(AIRFLOW_TEST_EMBER) $$venv/bin/python -m pytest -q -p no:cacheprovider \
 		airflow/tests/test_compose.py
@@ -114,7 +126,7 @@ compose-check:
 AIRFLOW_PORT ?= 8080
 AIRFLOW_HOME_DIR ?= $(CURDIR)/.airflow
 airflow: up
-	$(CARGO) build --bin ember
+	$(CARGO) build --workspace --bins
 	venv=$$(bash airflow/venv.sh) && mkdir -p $(AIRFLOW_HOME_DIR) && \
 	PATH=$$venv/bin:$$PATH \
 	AIRFLOW_HOME=$(AIRFLOW_HOME_DIR) \

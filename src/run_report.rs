@@ -37,6 +37,12 @@ pub fn print_run_summary(s: &RunSummary) {
     for (sink, n) in &s.written {
         println!("  {sink}: {n} row(s)");
     }
+    if let Some(l) = &s.latency {
+        println!(
+            "  latency (sink ack - Kafka timestamp, {} record(s)): p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+            l.count, l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms
+        );
+    }
 }
 
 pub fn summary_json_line(s: &RunSummary) -> String {
@@ -55,6 +61,7 @@ pub fn summary_json_line(s: &RunSummary) -> String {
         "written": written,
         "written_total": s.total_written(),
         "seconds": s.duration.as_secs_f64(),
+        "latency": s.latency,
     })
     .to_string()
 }

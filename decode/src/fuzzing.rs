@@ -109,14 +109,17 @@ pub fn schema_from_bytes(bytes: &[u8]) -> SourceSchema {
 ///    for serde_json's `Value` (`1e400`), which the decoder accepts;
 /// 6. batch-vs-single: each record decoded alone has the same outcome as in
 ///    the batch — accepted with an identical row, or rejected with the same
-///    reason and detail. This holds by design: the validator looks at one
-///    record at a time, a failed batch pass is bisected down to single
-///    records, and the constraint check is per row.
+///    reason and detail. This holds by design: each record is read on its
+///    own and appended only once it passed every check;
+/// 7. the previous decoder (serde_json's check, then arrow-json; kept in
+///    `reference`) decides every record the same way: the same rows with
+///    identical cells, the same reject reasons (details are worded anew).
 pub fn check(spec: &SourceSchema, payloads: &[Option<&[u8]>]) {
     let decoder = JsonDecoder::new(spec.clone());
     let batch = decoder.decode(payloads);
     check_accounting(&decoder, payloads, &batch);
     check_rows(spec, payloads, &batch);
+    check_same_as_reference(spec, payloads, &batch);
 
     let rejected: HashMap<usize, (RejectReason, &str)> = batch
         .rejects
@@ -156,6 +159,35 @@ pub fn check(spec: &SourceSchema, payloads: &[Option<&[u8]>]) {
                  (None = accepted)"
             ),
         }
+    }
+}
+
+/// Property 7 of [`check`].
+fn check_same_as_reference(spec: &SourceSchema, payloads: &[Option<&[u8]>], d: &Decoded) {
+    let old = crate::reference::decode(spec, payloads);
+    let reasons = |d: &Decoded| -> Vec<(usize, RejectReason)> {
+        d.rejects.iter().map(|r| (r.index, r.reason)).collect()
+    };
+    if reasons(d) != reasons(&old) {
+        let shown = |d: &Decoded| -> Vec<String> {
+            d.rejects
+                .iter()
+                .map(|r| format!("{}: {} ({})", r.index, r.reason, r.detail))
+                .collect()
+        };
+        panic!(
+            "rejects differ from the previous decoder\n now: {:#?}\n was: {:#?}",
+            shown(d),
+            shown(&old)
+        );
+    }
+    assert_eq!(d.rows, old.rows, "rows differ from the previous decoder");
+    for col in 0..d.batch.num_columns() {
+        let (now, was) = (d.batch.column(col), old.batch.column(col));
+        assert!(
+            now.as_ref() == was.as_ref(),
+            "column {col} differs from the previous decoder: {now:?} now, {was:?} before"
+        );
     }
 }
 
@@ -276,75 +308,4 @@ fn check_rows(spec: &SourceSchema, payloads: &[Option<&[u8]>], d: &Decoded) {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::path::{Path, PathBuf};
-
-    use super::*;
-
-    /// The committed corpus: `fuzz/corpus/<target>/`.
-    fn corpus(target: &str) -> Vec<PathBuf> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../fuzz/corpus")
-            .join(target);
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .map(|entry| entry.unwrap().path())
-            .filter(|p| p.is_file())
-            .collect();
-        files.sort();
-        assert!(!files.is_empty(), "{} is empty", dir.display());
-        files
-    }
-
-    /// Replays every corpus file through `harness`, naming the ones that fail.
-    fn replay(target: &str, harness: fn(&[u8])) {
-        let mut failed = Vec::new();
-        for path in corpus(target) {
-            let data = std::fs::read(&path).unwrap();
-            if std::panic::catch_unwind(|| harness(&data)).is_err() {
-                failed.push(path.display().to_string());
-            }
-        }
-        assert!(failed.is_empty(), "corpus files failing: {failed:#?}");
-    }
-
-    #[test]
-    fn replay_users_created_corpus() {
-        replay("decode_users_created", users_created);
-    }
-
-    #[test]
-    fn replay_any_schema_corpus() {
-        replay("decode_any_schema", any_schema);
-    }
-
-    #[test]
-    fn split_records_expresses_tombstones_and_empty_values() {
-        let got = split_records(b"{}\x00\x01\x00\x00{\"a\":1}");
-        assert_eq!(
-            got,
-            vec![
-                Some(&b"{}"[..]),
-                None,
-                Some(&b""[..]),
-                Some(&b"{\"a\":1}"[..])
-            ]
-        );
-        assert_eq!(split_records(b""), vec![Some(&b""[..])]);
-    }
-
-    #[test]
-    fn schema_bytes_pick_name_type_and_required() {
-        // 0x19: name 1 ("a"), type 1 (uuid), required; 0x1A repeats "a".
-        let spec = schema_from_bytes(&[0x19, 0x1A, 0x22]);
-        let got: Vec<_> = spec
-            .fields
-            .iter()
-            .map(|f| (f.name.as_str(), f.ty, f.required))
-            .collect();
-        assert_eq!(
-            got,
-            vec![("a", ColumnType::Uuid, true), ("b", ColumnType::Int, false)]
-        );
-    }
-}
+mod tests;

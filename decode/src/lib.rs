@@ -1,35 +1,44 @@
 //! Payload bytes → Arrow rows + dead letters.
 //!
 //! This is the first step of every micro-batch and the one that sees hostile
-//! input, so it is kept in a crate of its own that needs only arrow and
-//! arrow-json: the fuzz target builds fast, and nothing in here can touch a
-//! sink.
+//! input, so it is kept in a crate of its own that needs only arrow: the fuzz
+//! target builds fast, and nothing in here can touch a sink.
 //!
 //! The decoder never fails as a whole and never panics on input: every record
 //! either becomes exactly one row of the output batch or a [`Reject`] naming
 //! why. `input = rows + rejects` holds for every call.
 //!
-//! How: each payload is first checked on its own (UTF-8, a single JSON
-//! object, no key twice) — cheap, and it guarantees record boundaries. The
-//! survivors are decoded together by arrow-json in one pass. If that pass
-//! fails (a value of the wrong type), the set is halved and each half decoded
-//! again until the failing records are isolated, so the common all-good batch
-//! costs one pass and a bad record costs `O(log n)` extra passes.
+//! How: each payload is read once, left to right (`record`, on the
+//! grammar of `scan`): the JSON is checked, top-level keys are matched to
+//! the schema's fields and checked for repeats (`keys`), and the fields'
+//! values are kept as slices of the payload. The record's values are then
+//! converted for their columns and checked against the schema (required
+//! fields, UUIDs) and, only if all is well, appended to the Arrow builders
+//! (`columns`). Records are independent: a bad one costs no more than a
+//! good one and cannot affect its neighbours.
+//!
+//! This replaced a serde_json validation pass followed by arrow-json (30–35%
+//! of Ember's CPU between them, see `benches/RESULTS.md`); that decoder is
+//! kept as the reference the fuzz harness compares against (`reference`).
 
-mod escapes;
+mod columns;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
+mod keys;
+mod record;
+#[cfg(any(test, feature = "fuzzing"))]
+mod reference;
+mod scan;
 mod schema;
-mod validate;
 
-use std::borrow::Cow;
 use std::fmt;
 
-use arrow::array::{Array, BooleanBufferBuilder, RecordBatch, StringArray};
-use arrow::compute::{concat_batches, filter_record_batch};
-use arrow_array::BooleanArray;
-use arrow_json::ReaderBuilder;
-use arrow_schema::{ArrowError, SchemaRef};
+use arrow::array::{RecordBatch, RecordBatchOptions};
+use arrow_schema::SchemaRef;
+
+use crate::columns::{Column, Problem};
+use crate::keys::FieldLookup;
+use crate::record::Record;
 
 pub use schema::{ColumnType, FieldSpec, SourceSchema};
 
@@ -109,12 +118,18 @@ pub struct Decoded {
 pub struct JsonDecoder {
     spec: SourceSchema,
     schema: SchemaRef,
+    lookup: FieldLookup,
 }
 
 impl JsonDecoder {
     pub fn new(spec: SourceSchema) -> Self {
         let schema = spec.arrow_schema();
-        JsonDecoder { spec, schema }
+        let lookup = FieldLookup::new(spec.fields.iter().map(|f| f.name.as_str()));
+        JsonDecoder {
+            spec,
+            schema,
+            lookup,
+        }
     }
 
     /// The Arrow schema of the decoded batches.
@@ -124,44 +139,26 @@ impl JsonDecoder {
 
     /// Decodes every payload; `None` is a tombstone.
     pub fn decode(&self, payloads: &[Option<&[u8]>]) -> Decoded {
+        let mut columns = self.columns(payloads);
+        let mut record = Record::new(self.spec.fields.len());
+        let mut rows = Vec::with_capacity(payloads.len());
         let mut rejects = Vec::new();
-        let mut candidates = Vec::with_capacity(payloads.len());
-        // What arrow-json reads, by input index: an accepted payload with its
-        // escaped surrogate pairs made raw (see `escapes`), computed once
-        // rather than on every bisection pass; nothing for the others.
-        let mut texts: Vec<Cow<'_, [u8]>> = Vec::with_capacity(payloads.len());
         for (index, payload) in payloads.iter().enumerate() {
-            match validate::check_record(*payload) {
-                Ok(()) => {
-                    candidates.push(index);
-                    texts.push(escapes::unescape_surrogate_pairs(
-                        payload.unwrap_or_default(),
-                    ));
-                }
-                Err((reason, detail)) => {
-                    rejects.push(Reject {
-                        index,
-                        reason,
-                        detail,
-                    });
-                    texts.push(Cow::Borrowed(&[]));
-                }
+            match self.decode_one(*payload, &mut record, &mut columns) {
+                Ok(()) => rows.push(index),
+                Err((reason, detail)) => rejects.push(Reject {
+                    index,
+                    reason,
+                    detail,
+                }),
             }
         }
-
-        let mut parts = Vec::new();
-        self.decode_isolating(&texts, &candidates, &mut parts, &mut rejects);
-
-        let mut rows = Vec::with_capacity(candidates.len());
-        let mut batches = Vec::with_capacity(parts.len());
-        for (indices, batch) in parts {
-            rows.extend(indices);
-            batches.push(batch);
-        }
-        let batch = concat_batches(&self.schema, &batches)
-            .unwrap_or_else(|_| RecordBatch::new_empty(self.schema.clone()));
-        let (batch, rows) = self.enforce_constraints(batch, rows, &mut rejects);
-        rejects.sort_by_key(|r| r.index);
+        let arrays = columns.into_iter().map(Column::finish).collect();
+        let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
+        // Cannot fail: each column's builder is made from its field's type,
+        // every column is nullable, and each gets exactly one cell per row.
+        let batch = RecordBatch::try_new_with_options(self.schema.clone(), arrays, &options)
+            .expect("columns built from the schema, one cell per row");
         Decoded {
             batch,
             rows,
@@ -169,138 +166,62 @@ impl JsonDecoder {
         }
     }
 
-    /// Decodes `indices` in one pass, or splits them until the records that
-    /// fail are isolated. Parts are pushed in input order.
-    fn decode_isolating(
-        &self,
-        texts: &[Cow<'_, [u8]>],
-        indices: &[usize],
-        parts: &mut Vec<(Vec<usize>, RecordBatch)>,
-        rejects: &mut Vec<Reject>,
-    ) {
-        if indices.is_empty() {
-            return;
-        }
-        match self.decode_all(texts, indices) {
-            Ok(batch) => parts.push((indices.to_vec(), batch)),
-            Err(err) if indices.len() == 1 => {
-                let detail = err
-                    .to_string()
-                    .trim_start_matches("Json error: ")
-                    .to_string();
-                // arrow-json names the field when a value has the wrong
-                // type; any other failure is its tokenizer refusing text the
-                // validator let through (a lone surrogate escape, say).
-                let reason = if detail.contains("whilst decoding field") {
-                    RejectReason::WrongType
-                } else {
-                    RejectReason::InvalidJson
-                };
-                rejects.push(Reject {
-                    index: indices[0],
-                    reason,
-                    detail,
-                })
-            }
-            Err(_) => {
-                let (left, right) = indices.split_at(indices.len() / 2);
-                self.decode_isolating(texts, left, parts, rejects);
-                self.decode_isolating(texts, right, parts, rejects);
-            }
-        }
+    /// Empty columns for `payloads`, their text buffers sized from the
+    /// payloads' total length so that they rarely grow.
+    fn columns<'p>(&self, payloads: &[Option<&'p [u8]>]) -> Vec<Column<'p>> {
+        let bytes: usize = payloads.iter().flatten().map(|p| p.len()).sum();
+        let text_columns = self
+            .spec
+            .fields
+            .iter()
+            .filter(|f| matches!(f.ty, ColumnType::String | ColumnType::Uuid))
+            .count();
+        let text_bytes = bytes / text_columns.max(1) / 2;
+        self.spec
+            .fields
+            .iter()
+            .map(|f| Column::new(f.ty, payloads.len(), text_bytes))
+            .collect()
     }
 
-    /// One arrow-json pass over records already known to be single objects.
-    fn decode_all(
+    /// One record: read, converted, checked, then appended to `columns`
+    /// (nothing is appended unless every check passed).
+    fn decode_one<'p>(
         &self,
-        texts: &[Cow<'_, [u8]>],
-        indices: &[usize],
-    ) -> Result<RecordBatch, ArrowError> {
-        let mut decoder = ReaderBuilder::new(self.schema.clone())
-            .with_batch_size(indices.len().max(1))
-            .with_coerce_primitive(true)
-            .build_decoder()?;
-        for &i in indices {
-            let bytes: &[u8] = &texts[i];
-            let before = decoder.len();
-            let used = decoder.decode(bytes)?;
-            // Belt and braces: the validator guarantees one object per
-            // record, so anything else here is a decoder disagreement.
-            if used != bytes.len() || decoder.len() != before + 1 || decoder.has_partial_record() {
-                return Err(ArrowError::JsonError(
-                    "record is not exactly one JSON object".into(),
-                ));
-            }
+        payload: Option<&'p [u8]>,
+        record: &mut Record<'p>,
+        columns: &mut [Column<'p>],
+    ) -> Result<(), Problem> {
+        let bytes = payload.ok_or_else(|| {
+            (
+                RejectReason::Tombstone,
+                "record has no value (tombstone)".to_string(),
+            )
+        })?;
+        if bytes.is_empty() {
+            return Err((RejectReason::Empty, "record value is empty".into()));
         }
-        decoder
-            .flush()?
-            .ok_or_else(|| ArrowError::JsonError("no rows decoded".into()))
-    }
-
-    /// Dead-letters rows whose required fields are null or whose `uuid`
-    /// fields are not UUIDs, column by column.
-    fn enforce_constraints(
-        &self,
-        batch: RecordBatch,
-        rows: Vec<usize>,
-        rejects: &mut Vec<Reject>,
-    ) -> (RecordBatch, Vec<usize>) {
-        let n = batch.num_rows();
-        let mut keep = BooleanBufferBuilder::new(n);
-        keep.append_n(n, true);
-        let mut dropped = false;
-        for (col, field) in self.spec.fields.iter().enumerate() {
-            let array = batch.column(col);
-            for (row, &index) in rows.iter().enumerate() {
-                if !keep.get_bit(row) {
-                    continue;
-                }
-                let problem = if array.is_null(row) {
-                    field.required.then(|| {
-                        (
-                            RejectReason::MissingRequired,
-                            format!("required field `{}` is missing or null", field.name),
-                        )
-                    })
-                } else if field.ty == ColumnType::Uuid {
-                    uuid_problem(array.as_ref(), row, &field.name)
-                } else {
-                    None
-                };
-                if let Some((reason, detail)) = problem {
-                    keep.set_bit(row, false);
-                    dropped = true;
-                    rejects.push(Reject {
-                        index,
-                        reason,
-                        detail,
-                    });
-                }
-            }
+        // UTF-8 is checked up front by std's validator (word at a time on
+        // ASCII, a few percent of the scan): `invalid_utf8` must win wherever
+        // the bad byte is, and a `&str` lets the scan slice cells safely.
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            (
+                RejectReason::InvalidUtf8,
+                format!("value is not valid UTF-8: {e}"),
+            )
+        })?;
+        record.read(text, &self.lookup)?;
+        let fields = &self.spec.fields;
+        for ((field, column), value) in fields.iter().zip(columns.iter_mut()).zip(&record.values) {
+            column.stage(field, value, &record.decoded)?;
         }
-        if !dropped {
-            return (batch, rows);
+        for (field, column) in fields.iter().zip(columns.iter()) {
+            column.check(field, &record.decoded)?;
         }
-        let mask = BooleanArray::new(keep.finish(), None);
-        let rows = rows
-            .into_iter()
-            .zip(mask.values().iter())
-            .filter_map(|(r, k)| k.then_some(r))
-            .collect();
-        let batch = filter_record_batch(&batch, &mask)
-            .unwrap_or_else(|_| RecordBatch::new_empty(self.schema.clone()));
-        (batch, rows)
-    }
-}
-
-fn uuid_problem(array: &dyn Array, row: usize, name: &str) -> Option<(RejectReason, String)> {
-    let text = array.as_any().downcast_ref::<StringArray>()?.value(row);
-    match uuid::Uuid::try_parse(text) {
-        Ok(_) => None,
-        Err(_) => Some((
-            RejectReason::InvalidUuid,
-            format!("field `{name}` is not a UUID: {:?}", truncate(text, 64)),
-        )),
+        for column in columns.iter_mut() {
+            column.commit(&record.decoded);
+        }
+        Ok(())
     }
 }
 

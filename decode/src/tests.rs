@@ -1,5 +1,5 @@
 use super::*;
-use arrow::array::AsArray;
+use arrow::array::{Array, AsArray, StringArray};
 
 const ID: &str = "6f1c5a5e-4b2d-4c1e-9a43-2d1f5e8b7c90";
 
@@ -98,8 +98,8 @@ fn deep_nesting_is_rejected_not_a_stack_overflow() {
         )
     };
     // 63 levels inside the object is accepted JSON but the wrong type;
-    // 100,000 is refused before any parser recurses. Brackets in strings
-    // do not count.
+    // 100,000 is refused (values are skipped without recursion, so this
+    // is a limit, not a stack guard). Brackets in strings do not count.
     let (ok_depth, deep) = (nest(63), nest(100_000));
     let in_string = format!(r#"{{"id":"{ID}","first_name":"{}"}}"#, "[".repeat(1000));
     let d = decode(&[ok_depth.as_bytes(), deep.as_bytes(), in_string.as_bytes()]);
@@ -129,8 +129,8 @@ fn text_survives_byte_exact() {
 
 #[test]
 fn a_lone_surrogate_escape_is_invalid_json_not_a_wrong_type() {
-    // serde_json skips the escape when it only checks structure; arrow-json
-    // refuses it. Either way the record is not valid JSON text.
+    // An escape of half a surrogate pair encodes no character: the record
+    // is not valid JSON text, whatever the field's type.
     let rec = format!(r#"{{"id":"{ID}","phone":"\ud800"}}"#);
     let good = format!(r#"{{"id":"{ID}"}}"#);
     let d = decode(&[good.as_bytes(), rec.as_bytes(), good.as_bytes()]);
@@ -158,3 +158,6 @@ fn escaped_supplementary_characters_decode_to_themselves() {
     assert_eq!(col(&d, "last_name").value(1), "\u{2F800}");
     assert_eq!(d.rejects[0].reason, RejectReason::InvalidJson);
 }
+
+mod bad_input;
+mod one_pass;

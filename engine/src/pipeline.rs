@@ -29,14 +29,12 @@ use tokio::sync::watch;
 use crate::checkpoint::{add_plan, Checkpoint, Plans};
 use crate::dead_letter::{DeadLetter, DeadLetterSink};
 use crate::error::EngineError;
+use crate::latency::{LatencyRecorder, LatencySummary};
 use crate::narrow::run_narrowing;
 use crate::report::{BatchReport, Reporter};
 use crate::source::{ranges_of, OffsetRanges, RawRecord, Source};
 use crate::sql::SqlEngine;
 use crate::trigger::Trigger;
-
-/// How long an available-now batch waits for more records before it closes.
-const AVAILABLE_NOW_LINGER: Duration = Duration::from_millis(200);
 
 /// Everything the engine needs to know about a pipeline, independent of the
 /// connectors.
@@ -79,6 +77,9 @@ pub struct RunSummary {
     /// Rows acknowledged per sink table.
     pub written: Vec<(String, u64)>,
     pub duration: Duration,
+    /// Sink acknowledgement − Kafka timestamp, over every record (see
+    /// [`crate::latency`]); `None` when no record carried a timestamp.
+    pub latency: Option<LatencySummary>,
 }
 
 impl RunSummary {
@@ -118,6 +119,7 @@ pub struct Pipeline {
     /// its checkpoint state.
     expected: BTreeMap<i32, i64>,
     lost: u64,
+    latency: LatencyRecorder,
 }
 
 impl Pipeline {
@@ -149,6 +151,7 @@ impl Pipeline {
             next_write_time: 0,
             expected: BTreeMap::new(),
             lost: 0,
+            latency: LatencyRecorder::new(),
         })
     }
 
@@ -170,21 +173,22 @@ impl Pipeline {
             summary.add(&report);
             reporter.batch_done(&report);
         }
-        let wait = match self.spec.trigger {
-            Trigger::ProcessingTime(interval) => interval,
-            Trigger::AvailableNow => AVAILABLE_NOW_LINGER,
-        };
+        let mut close = Instant::now();
         loop {
             if *shutdown.borrow() {
                 break;
             }
             // 1. Collect and admit.
-            let deadline = Instant::now() + wait;
+            close = self.spec.trigger.next_close(close, Instant::now());
             let records = tokio::select! {
-                next = self.source.next_batch(self.spec.max_records, deadline) => next?,
+                next = self.source.next_batch(self.spec.max_records, close) => next?,
                 _ = shutdown.changed() => break,
             };
             let Some(records) = records else { break };
+            if records.len() >= self.spec.max_records {
+                // Closed full, before its time: the next interval counts from now.
+                close = close.min(Instant::now());
+            }
             let admitted = self.admit(records).await?;
             for ((batch_id, write_time), ranges) in admitted.taken_over {
                 let report = self.replay(batch_id, write_time, &ranges).await?;
@@ -210,6 +214,7 @@ impl Pipeline {
         }
         summary.lost = self.lost;
         summary.duration = started.elapsed();
+        summary.latency = self.latency.summary();
         Ok(summary)
     }
 
@@ -412,6 +417,8 @@ impl Pipeline {
         // 4. Transform and write.
         let decoded_rows = decoded.batch.num_rows();
         let outcome = run_narrowing(&self.sql, batch_id, decoded.batch, write_time).await?;
+        self.latency
+            .record_batch(records.iter().map(|r| r.timestamp_ms), now_micros() / 1000);
         for (row, message) in &outcome.failed {
             letters.push((
                 decoded.rows[*row],
@@ -483,10 +490,7 @@ impl Pipeline {
     /// below any earlier batch's rows, in this process or (through the
     /// checkpoint) in another instance that owned these partitions.
     fn plan_write_time(&mut self, ranges: &OffsetRanges, rows: usize) -> i64 {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_micros() as i64)
-            .unwrap_or(0);
+        let now = now_micros();
         let floor = ranges
             .keys()
             .filter_map(|p| self.checkpoint.state(*p))
@@ -497,6 +501,13 @@ impl Pipeline {
         self.next_write_time = base + rows as i64 + 1;
         base
     }
+}
+
+fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

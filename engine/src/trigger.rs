@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -10,10 +10,32 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
     /// Run forever; a batch closes when it holds `max_records` records or
-    /// when this much time has passed since it opened.
+    /// one interval after the previous batch closed ([`Trigger::next_close`]).
     ProcessingTime(Duration),
     /// Process everything up to the end offsets seen at start, then exit.
     AvailableNow,
+}
+
+/// How long an available-now batch waits for more records before it closes.
+pub const AVAILABLE_NOW_LINGER: Duration = Duration::from_millis(200);
+
+impl Trigger {
+    /// When the batch that starts collecting at `now` closes, given when the
+    /// previous one closed (the run's start for the first).
+    ///
+    /// A processing-time trigger keeps Spark's cadence: a batch closes one
+    /// interval after the previous one *closed*, not after it finished
+    /// writing, so the time a batch spends in the sink is not added to the
+    /// next one's wait (records that arrived meanwhile are already queued).
+    /// A batch that overran its slot is followed at once by one that takes
+    /// what is already there. An available-now batch lingers briefly for
+    /// records still in flight from the broker.
+    pub fn next_close(&self, previous_close: Instant, now: Instant) -> Instant {
+        match self {
+            Trigger::ProcessingTime(interval) => (previous_close + *interval).max(now),
+            Trigger::AvailableNow => now + AVAILABLE_NOW_LINGER,
+        }
+    }
 }
 
 impl Default for Trigger {
@@ -97,5 +119,22 @@ mod tests {
         assert!("5 parsecs".parse::<Trigger>().is_err());
         assert!("0s".parse::<Trigger>().is_err());
         assert!("ms".parse::<Trigger>().is_err());
+    }
+
+    #[test]
+    fn processing_time_closes_on_its_cadence_not_after_the_write() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let trigger = Trigger::ProcessingTime(ms(100));
+        // The previous batch closed at t0 and took 30 ms to write: the next
+        // one closes at t0 + 100 ms, not t0 + 130 ms.
+        assert_eq!(trigger.next_close(t0, t0 + ms(30)), t0 + ms(100));
+        // It took 250 ms: the next one closes at once, with what is queued.
+        assert_eq!(trigger.next_close(t0, t0 + ms(250)), t0 + ms(250));
+        // Available-now lingers from when collecting starts.
+        assert_eq!(
+            Trigger::AvailableNow.next_close(t0, t0 + ms(30)),
+            t0 + ms(30) + AVAILABLE_NOW_LINGER
+        );
     }
 }

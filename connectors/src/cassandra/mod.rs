@@ -4,6 +4,7 @@
 //! of them.
 
 mod config;
+mod encode;
 mod row;
 mod schema;
 mod session;
@@ -12,5 +13,6 @@ mod table;
 mod writer;
 
 pub use config::{validate_identifier, validate_replication, CassandraSinkConfig, CassandraTls};
+pub use encode::{RowEncoder, UnsupportedType};
 pub use session::{connect, CassandraError};
 pub use table::CassandraTable;

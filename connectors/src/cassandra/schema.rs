@@ -21,7 +21,7 @@ pub(crate) enum CqlKind {
 }
 
 impl CqlKind {
-    fn parse(cql_type: &str) -> Option<Self> {
+    pub(crate) fn parse(cql_type: &str) -> Option<Self> {
         Some(match cql_type {
             "text" | "varchar" | "ascii" => CqlKind::Text,
             "uuid" | "timeuuid" => CqlKind::Uuid,

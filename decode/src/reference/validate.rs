@@ -1,4 +1,5 @@
-//! Per-record checks that must pass before a payload reaches arrow-json.
+//! The reference decoder's first pass (see [`super`]): per-record checks
+//! that must pass before a payload reaches arrow-json.
 //!
 //! arrow-json decodes a stream of concatenated values, so on its own it cannot
 //! tell one record from the next: a truncated record followed by its
@@ -12,6 +13,7 @@ use std::fmt;
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 
+use crate::record::{exceeds_depth, MAX_DEPTH};
 use crate::{truncate, RejectReason};
 
 /// Ok if the payload may be handed to the columnar decoder.
@@ -75,39 +77,6 @@ pub(crate) fn check_record(payload: Option<&[u8]>) -> Result<(), (RejectReason, 
             }
         }
     }
-}
-
-/// Deepest nesting accepted. arrow-json recurses when it describes a value
-/// of the wrong type, so unbounded nesting could exhaust the stack.
-pub(crate) const MAX_DEPTH: usize = 64;
-
-/// Scans brackets outside strings; returns the depth reached if it passes
-/// `max`. Invalid JSON is left for the parser to describe.
-fn exceeds_depth(bytes: &[u8], max: usize) -> Option<usize> {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for &b in bytes {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => {
-                depth += 1;
-                if depth > max {
-                    return Some(depth);
-                }
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    None
 }
 
 const DUPLICATE_PREFIX: &str = "duplicate key ";

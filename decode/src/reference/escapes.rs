@@ -1,4 +1,5 @@
-//! Works around arrow-json decoding escaped surrogate pairs wrongly.
+//! The reference decoder's workaround (see [`super`]) for arrow-json
+//! decoding escaped surrogate pairs wrongly.
 //!
 //! arrow-json 59's tape decoder joins the two halves of `\uD84D\uDE00` with
 //! `|` where it must add, so every character from U+20000 on that arrives as

@@ -251,8 +251,17 @@ async fn dispatch(command: Command) -> Result<()> {
 }
 
 async fn run(pipeline: PathBuf, trigger: Option<Trigger>, summary_json: bool) -> Result<()> {
+    // The handlers first: a SIGTERM while the job still connects (seconds,
+    // longer with a broker down) is a clean stop before any batch, not a kill.
+    let mut signals = Signals::new();
     let loaded = LoadedPipeline::load(&pipeline, std::env::vars())?;
-    let mut engine = build_pipeline(&loaded, trigger).await?;
+    let mut engine = tokio::select! {
+        built = build_pipeline(&loaded, trigger) => built?,
+        _ = signals.recv() => {
+            eprintln!("ember: shutdown requested while starting: stopped before any batch");
+            return Ok(());
+        }
+    };
     let spec = engine.spec().clone();
     println!(
         "ember run {}: {} → {} ({} SQL file(s)), trigger {}",
@@ -271,7 +280,6 @@ async fn run(pipeline: PathBuf, trigger: Option<Trigger>, summary_json: bool) ->
     println!("  checkpoint {}", loaded.checkpoint_location());
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(async move {
-        let mut signals = Signals::new();
         signals.recv().await;
         tracing::info!(
             "shutdown requested: finishing the batch in flight (signal again to exit at once)"

@@ -122,6 +122,58 @@ async fn a_running_job_picks_up_new_records() {
     assert!(rest.contains("done:"), "{rest}");
 }
 
+/// A SIGTERM while the job is still connecting (here to a "Cassandra" that
+/// accepts connections and never answers) stops it cleanly, before any
+/// batch: exit 0 at once, not death by the signal.
+#[test]
+fn a_sigterm_while_starting_is_a_clean_stop() {
+    let names = Names::new("startterm");
+    let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = silent.local_addr().expect("address").to_string();
+    std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().take(64).collect();
+        std::thread::sleep(Duration::from_secs(120));
+        drop(held);
+    });
+    let mut env = names.env();
+    env.push(("EMBER_SINKS__CREATED_USERS__CONTACT_POINTS".into(), address));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ember"))
+        .args(["run", users_pipeline().to_str().unwrap()])
+        .envs(env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ember run");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "ember run should still be connecting"
+    );
+    let sent = std::time::Instant::now();
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait().expect("wait");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        status.success(),
+        "exit 0 on SIGTERM while starting: {status}\n{stderr}"
+    );
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "it stopped at once"
+    );
+    assert!(stderr.contains("stopped before any batch"), "{stderr}");
+}
+
 /// Undecodable records neither crash nor stall the job; they are counted,
 /// and every good record is written.
 #[tokio::test(flavor = "multi_thread")]

@@ -166,6 +166,12 @@ class Bench:
             f"{r['rows_per_sec']:,.0f} rows/s")
         return r
 
+    def create_table(self, table):
+        """Ember's sink creates only the table its CQL file names (`created_users`): a bench
+        table of another name is made beforehand, from the same file (sink-ceiling, 0 rows)."""
+        run_checked([self.a.sink_ceiling, "--contact-point", self.cassandra, "--keyspace", KEYSPACE,
+                     "--table", table, "--rows", "0"], what="create table")
+
     def landed(self, table, count, seed=1):
         env = self.ember_env("unused", table, "unused")
         c = run_checked([self.a.ember, "landed", "pipelines/users.toml", "--seed", str(seed),
@@ -194,24 +200,27 @@ class Bench:
         r = self.ceiling(f"ceiling_{when}_{self.run_id}", self.a.records, *self.best)
         self.results[f"ceiling_{when}"] = r
 
-    def step_ember(self):
-        table = f"ember_{self.run_id}"
-        env = self.ember_env(self.topic, table, f"bench-{self.run_id}")
-        log("ember run --trigger available-now")
+    def step_ember(self, label="ember", binary=None):
+        binary = binary or self.a.ember
+        table = f"{label}_{self.run_id}"
+        self.create_table(table)
+        env = self.ember_env(self.topic, table, f"bench-{label}-{self.run_id}")
+        log(f"{label}: ember run --trigger available-now ({binary})")
         first = {}
 
         def on_line(t, line):
             if line.startswith("batch") and "first" not in first:
                 first["first"] = t
 
-        c = Child([self.a.ember, "run", "pipelines/users.toml", "--trigger", "available-now",
+        c = Child([binary, "run", "pipelines/users.toml", "--trigger", "available-now",
                    "--summary-json"], env=env, on_line=on_line).wait(3600)
         if c.returncode != 0:
             raise RuntimeError(f"ember run failed:\n{c.stderr_tail()}")
         s = c.last_json()
         landed = self.landed(table, self.a.records)
         r = {
-            "engine": "ember",
+            "engine": label,
+            "binary": binary,
             "rows": s["written_total"],
             "rejected": s["rejected"],
             "wall_seconds": c.wall,
@@ -224,11 +233,14 @@ class Bench:
             "batches": s["batches"],
             "landed": landed,
         }
-        log(f"ember: {r['rows']:,} rows in {c.wall:.1f} s = {r['rows_per_sec']:,.0f} rows/s, "
+        log(f"{label}: {r['rows']:,} rows in {c.wall:.1f} s = {r['rows_per_sec']:,.0f} rows/s, "
             f"{r['cpu_seconds']:.1f} CPU-s, peak RSS {r['peak_rss_mb']:.0f} MB, "
             f"first batch after {r['first_batch_seconds']} s")
-        check_landed("ember", landed, self.a.records)
-        self.results["ember"] = r
+        check_landed(label, landed, self.a.records)
+        if label == "ember":
+            self.results["ember"] = r
+        else:
+            self.results.setdefault("other_builds", []).append(r)
 
     def step_spark(self):
         table = f"spark_{self.run_id}"
@@ -251,6 +263,7 @@ class Bench:
         table = f"latency_{name}_{self.run_id}"
         rate, seconds = self.a.latency_rate, self.a.latency_seconds
         run_checked(self.produce(topic, count=0), what="create topic")
+        self.create_table(table)
         env = self.ember_env(topic, table, f"bench-lat-{name}-{self.run_id}")
         env["EMBER_SOURCE__MAX_RECORDS"] = str(max_records)
         log(f"latency: {rate:,}/s for {seconds} s, trigger {trigger}, max_records {max_records}")
@@ -404,6 +417,10 @@ def results_markdown(res, json_name, png_name):
         lines.append(f"| **Ember** `run --trigger available-now` | **{fmt(e['rows_per_sec'])}** "
                      f"| {fmt(e['wall_seconds'], 1)} | {fmt(e['cpu_seconds_per_million'], 2)} "
                      f"| {fmt(e['peak_rss_mb'])} | {fmt(e['first_batch_seconds'], 2)} |")
+    for o in res.get("other_builds", []):
+        lines.append(f"| {o['engine']} (`{o['binary']}`) | {fmt(o['rows_per_sec'])} "
+                     f"| {fmt(o['wall_seconds'], 1)} | {fmt(o['cpu_seconds_per_million'], 2)} "
+                     f"| {fmt(o['peak_rss_mb'])} | {fmt(o['first_batch_seconds'], 2)} |")
     if ca:
         lines.append(f"| sink ceiling after | {fmt(ca['rows_per_sec'])} | {fmt(ca['seconds'], 1)} | | | |")
     if s:
@@ -454,13 +471,18 @@ def main():
     p.add_argument("--sink-ceiling", default=os.environ.get("SINK_CEILING_BIN"))
     p.add_argument("--records", type=int, default=1_000_000)
     p.add_argument("--partitions", type=int, default=8)
-    p.add_argument("--sweep", type=parse_sweep, default=parse_sweep("1x64,1x128,1x256,50x32,100x16,100x32,100x64,200x32"),
-                   help="ceiling settings to sweep: ROWSxINFLIGHT,... (1 = single-row inserts)")
+    p.add_argument("--sweep", type=parse_sweep, default=parse_sweep("1x128,1x256,50x32,100x16,100x32,100x48,100x64"),
+                   help="ceiling settings to sweep: ROWSxINFLIGHT,... (1 = single-row inserts; "
+                        "batches above ~150 of these rows pass Cassandra's 50 KiB "
+                        "batch_size_fail_threshold and are refused)")
     p.add_argument("--sweep-rows", type=int, default=100_000)
     p.add_argument("--latency-rate", type=int, default=10_000)
     p.add_argument("--latency-seconds", type=int, default=60)
     p.add_argument("--latency-profiles", default="500ms:20000,20ms:2000",
                    help="TRIGGER:MAX_RECORDS,... for the latency runs")
+    p.add_argument("--also-ember", action="append", default=[], metavar="LABEL=PATH",
+                   help="another ember binary (say, another build profile) run on the same topic "
+                        "right after the main one, between the two ceiling runs")
     p.add_argument("--skip-spark", action="store_true")
     p.add_argument("--skip-latency", action="store_true")
     a = p.parse_args()
@@ -472,6 +494,9 @@ def main():
         b.step_sweep()
         b.step_ceiling("before")
         b.step_ember()
+        for other in a.also_ember:
+            label, _, path = other.partition("=")
+            b.step_ember(f"ember_{re.sub(r'[^a-z0-9]', '_', label.lower())}", path)
         b.step_ceiling("after")
         if not a.skip_spark:
             b.step_spark()

@@ -40,7 +40,9 @@ enum Command {
         /// The pipeline file (e.g. pipelines/users.toml).
         pipeline: PathBuf,
         /// Override the file's trigger: "available-now" processes everything up to the
-        /// end offsets seen at start and exits 0; "500ms" runs continuously.
+        /// end offsets seen at start and exits 0; "500ms" runs continuously, a batch
+        /// closing every 500 ms or at max_records ("10ms" with max_records 2000 for low
+        /// latency; the run summary reports it).
         #[arg(long)]
         trigger: Option<Trigger>,
         /// Print the run's totals as one JSON line at the end (for schedulers).

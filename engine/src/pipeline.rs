@@ -173,22 +173,17 @@ impl Pipeline {
             summary.add(&report);
             reporter.batch_done(&report);
         }
-        let mut close = Instant::now();
         loop {
             if *shutdown.borrow() {
                 break;
             }
             // 1. Collect and admit.
-            close = self.spec.trigger.next_close(close, Instant::now());
+            let close = self.spec.trigger.close_from(Instant::now());
             let records = tokio::select! {
                 next = self.source.next_batch(self.spec.max_records, close) => next?,
                 _ = shutdown.changed() => break,
             };
             let Some(records) = records else { break };
-            if records.len() >= self.spec.max_records {
-                // Closed full, before its time: the next interval counts from now.
-                close = close.min(Instant::now());
-            }
             let admitted = self.admit(records).await?;
             for ((batch_id, write_time), ranges) in admitted.taken_over {
                 let report = self.replay(batch_id, write_time, &ranges).await?;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
     /// Run forever; a batch closes when it holds `max_records` records or
-    /// one interval after the previous batch closed ([`Trigger::next_close`]).
+    /// when this much time has passed since it opened.
     ProcessingTime(Duration),
     /// Process everything up to the end offsets seen at start, then exit.
     AvailableNow,
@@ -20,19 +20,12 @@ pub enum Trigger {
 pub const AVAILABLE_NOW_LINGER: Duration = Duration::from_millis(200);
 
 impl Trigger {
-    /// When the batch that starts collecting at `now` closes, given when the
-    /// previous one closed (the run's start for the first).
-    ///
-    /// A processing-time trigger keeps Spark's cadence: a batch closes one
-    /// interval after the previous one *closed*, not after it finished
-    /// writing, so the time a batch spends in the sink is not added to the
-    /// next one's wait (records that arrived meanwhile are already queued).
-    /// A batch that overran its slot is followed at once by one that takes
-    /// what is already there. An available-now batch lingers briefly for
-    /// records still in flight from the broker.
-    pub fn next_close(&self, previous_close: Instant, now: Instant) -> Instant {
+    /// When the batch that starts collecting at `now` closes (unless it
+    /// fills up first): one interval later, or, available-now, after a
+    /// brief linger for records still in flight from the broker.
+    pub fn close_from(&self, now: Instant) -> Instant {
         match self {
-            Trigger::ProcessingTime(interval) => (previous_close + *interval).max(now),
+            Trigger::ProcessingTime(interval) => now + *interval,
             Trigger::AvailableNow => now + AVAILABLE_NOW_LINGER,
         }
     }
@@ -119,22 +112,5 @@ mod tests {
         assert!("5 parsecs".parse::<Trigger>().is_err());
         assert!("0s".parse::<Trigger>().is_err());
         assert!("ms".parse::<Trigger>().is_err());
-    }
-
-    #[test]
-    fn processing_time_closes_on_its_cadence_not_after_the_write() {
-        let t0 = Instant::now();
-        let ms = Duration::from_millis;
-        let trigger = Trigger::ProcessingTime(ms(100));
-        // The previous batch closed at t0 and took 30 ms to write: the next
-        // one closes at t0 + 100 ms, not t0 + 130 ms.
-        assert_eq!(trigger.next_close(t0, t0 + ms(30)), t0 + ms(100));
-        // It took 250 ms: the next one closes at once, with what is queued.
-        assert_eq!(trigger.next_close(t0, t0 + ms(250)), t0 + ms(250));
-        // Available-now lingers from when collecting starts.
-        assert_eq!(
-            Trigger::AvailableNow.next_close(t0, t0 + ms(30)),
-            t0 + ms(30) + AVAILABLE_NOW_LINGER
-        );
     }
 }

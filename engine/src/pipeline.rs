@@ -27,14 +27,16 @@ use ember_decode::{JsonDecoder, SourceSchema};
 use tokio::sync::watch;
 
 use crate::checkpoint::{add_plan, Checkpoint, Plans};
-use crate::dead_letter::{DeadLetter, DeadLetterSink};
+use crate::dead_letter::DeadLetterSink;
 use crate::error::EngineError;
 use crate::latency::{LatencyRecorder, LatencySummary};
-use crate::narrow::run_narrowing;
 use crate::report::{BatchReport, Reporter};
-use crate::source::{ranges_of, OffsetRanges, RawRecord, Source};
+use crate::source::{ranges_of, OffsetRanges, RawRecord, Source, SourceError};
 use crate::sql::SqlEngine;
 use crate::trigger::Trigger;
+
+mod execute;
+use execute::{Executed, Executor};
 
 /// Everything the engine needs to know about a pipeline, independent of the
 /// connectors.
@@ -107,10 +109,10 @@ impl RunSummary {
 pub struct Pipeline {
     spec: PipelineSpec,
     source: Box<dyn Source>,
-    decoder: JsonDecoder,
-    sql: SqlEngine,
+    /// Steps 3–5; a field of its own so that the source can collect the
+    /// next batch while it runs.
+    executor: Executor,
     checkpoint: Checkpoint,
-    dead_letters: Option<Box<dyn DeadLetterSink>>,
     next_batch_id: u64,
     /// The first write timestamp the next batch may use.
     next_write_time: i64,
@@ -119,7 +121,6 @@ pub struct Pipeline {
     /// its checkpoint state.
     expected: BTreeMap<i32, i64>,
     lost: u64,
-    latency: LatencyRecorder,
 }
 
 impl Pipeline {
@@ -143,15 +144,17 @@ impl Pipeline {
         Ok(Pipeline {
             spec,
             source,
-            decoder,
-            sql,
+            executor: Executor {
+                decoder,
+                sql,
+                dead_letters,
+                latency: LatencyRecorder::new(),
+            },
             checkpoint,
-            dead_letters,
             next_batch_id: 0,
             next_write_time: 0,
             expected: BTreeMap::new(),
             lost: 0,
-            latency: LatencyRecorder::new(),
         })
     }
 
@@ -173,15 +176,22 @@ impl Pipeline {
             summary.add(&report);
             reporter.batch_done(&report);
         }
+        // The next batch, when it was collected while the last one ran.
+        let mut collected: Option<Result<Option<Vec<RawRecord>>, SourceError>> = None;
         loop {
             if *shutdown.borrow() {
                 break;
             }
             // 1. Collect and admit.
-            let close = self.spec.trigger.close_from(Instant::now());
-            let records = tokio::select! {
-                next = self.source.next_batch(self.spec.max_records, close) => next?,
-                _ = shutdown.changed() => break,
+            let records = match collected.take() {
+                Some(next) => next?,
+                None => {
+                    let close = self.spec.trigger.close_from(Instant::now());
+                    tokio::select! {
+                        next = self.source.next_batch(self.spec.max_records, close) => next?,
+                        _ = shutdown.changed() => break,
+                    }
+                }
             };
             let Some(records) = records else { break };
             let admitted = self.admit(records).await?;
@@ -202,14 +212,25 @@ impl Pipeline {
             self.checkpoint
                 .plan(batch_id, &ranges, write_time, records.len())
                 .await?;
-            // 3–6. Process and commit.
-            let report = self.process(batch_id, records, write_time, false).await?;
+            // 3–5 for this batch while the source collects the next one
+            // (Kafka reads only: it is admitted and planned after this
+            // batch committed), then 6.
+            let started = Instant::now();
+            let close = self.spec.trigger.close_from(started);
+            let (executed, next) = tokio::join!(
+                self.executor.execute(batch_id, &records, write_time),
+                self.source.next_batch(self.spec.max_records, close),
+            );
+            let report = self
+                .commit(batch_id, &records, write_time, executed?, false, started)
+                .await?;
             summary.add(&report);
             reporter.batch_done(&report);
+            collected = Some(self.top_up(next, close).await);
         }
         summary.lost = self.lost;
         summary.duration = started.elapsed();
-        summary.latency = self.latency.summary();
+        summary.latency = self.executor.latency.summary();
         Ok(summary)
     }
 
@@ -389,6 +410,28 @@ impl Pipeline {
         Ok(())
     }
 
+    /// When this batch took longer than the trigger, the records that came
+    /// meanwhile join the next batch (they are already in the source's
+    /// buffer, so this does not wait) instead of waiting for one more.
+    async fn top_up(
+        &mut self,
+        next: Result<Option<Vec<RawRecord>>, SourceError>,
+        close: Instant,
+    ) -> Result<Option<Vec<RawRecord>>, SourceError> {
+        let mut records = match next? {
+            Some(records) if records.len() < self.spec.max_records => records,
+            other => return Ok(other),
+        };
+        let now = Instant::now();
+        if now > close {
+            let room = self.spec.max_records - records.len();
+            if let Some(more) = self.source.next_batch(room, now).await? {
+                records.extend(more);
+            }
+        }
+        Ok(Some(records))
+    }
+
     /// Steps 3–6 for one planned batch.
     async fn process(
         &mut self,
@@ -398,35 +441,26 @@ impl Pipeline {
         replay: bool,
     ) -> Result<BatchReport, EngineError> {
         let started = Instant::now();
-        let ranges = ranges_of(&records);
+        let executed = self
+            .executor
+            .execute(batch_id, &records, write_time)
+            .await?;
+        self.commit(batch_id, &records, write_time, executed, replay, started)
+            .await
+    }
 
-        // 3. Decode.
-        let payloads: Vec<Option<&[u8]>> = records.iter().map(|r| r.value.as_deref()).collect();
-        let decoded = self.decoder.decode(&payloads);
-        let mut letters: Vec<(usize, String, String)> = decoded
-            .rejects
-            .iter()
-            .map(|r| (r.index, r.reason.code().to_string(), r.detail.clone()))
-            .collect();
-
-        // 4. Transform and write.
-        let decoded_rows = decoded.batch.num_rows();
-        let outcome = run_narrowing(&self.sql, batch_id, decoded.batch, write_time).await?;
-        self.latency
-            .record_batch(records.iter().map(|r| r.timestamp_ms), now_micros() / 1000);
-        for (row, message) in &outcome.failed {
-            letters.push((
-                decoded.rows[*row],
-                "transform_failed".into(),
-                message.clone(),
-            ));
-        }
-
-        // 5. Dead letters, acknowledged before anything is committed.
-        letters.sort_by_key(|(i, _, _)| *i);
-        self.send_dead_letters(batch_id, &records, &letters).await?;
-
-        // 6. Commit: the checkpoint (authority), then the group offsets (mirror).
+    /// 6. Commit a batch every sink acknowledged: the checkpoint
+    /// (authority), then the source's group offsets (a mirror).
+    async fn commit(
+        &mut self,
+        batch_id: u64,
+        records: &[RawRecord],
+        write_time: i64,
+        executed: Executed,
+        replay: bool,
+        started: Instant,
+    ) -> Result<BatchReport, EngineError> {
+        let ranges = ranges_of(records);
         self.checkpoint.commit(&ranges).await?;
         if let Err(e) = self.source.commit(&ranges).await {
             tracing::warn!(batch = batch_id, error = %e, "group offset commit failed; the checkpoint has the batch");
@@ -442,43 +476,11 @@ impl Pipeline {
             ranges,
             write_time,
             rows_in: records.len(),
-            decoded: decoded_rows,
-            rejected: letters.len(),
-            written: outcome.written.into_iter().collect(),
+            decoded: executed.decoded,
+            rejected: executed.rejected,
+            written: executed.written.into_iter().collect(),
             duration: started.elapsed(),
         })
-    }
-
-    async fn send_dead_letters(
-        &self,
-        batch_id: u64,
-        records: &[RawRecord],
-        letters: &[(usize, String, String)],
-    ) -> Result<(), EngineError> {
-        if letters.is_empty() {
-            return Ok(());
-        }
-        let letters: Vec<DeadLetter> = letters
-            .iter()
-            .map(|(i, reason, detail)| {
-                let r = &records[*i];
-                DeadLetter {
-                    partition: r.partition,
-                    offset: r.offset,
-                    key: r.key.clone(),
-                    value: r.value.clone(),
-                    reason: reason.clone(),
-                    detail: detail.clone(),
-                }
-            })
-            .collect();
-        for l in &letters {
-            tracing::warn!(batch = batch_id, partition = l.partition, offset = l.offset, reason = %l.reason, detail = %l.detail, "record set aside");
-        }
-        match &self.dead_letters {
-            Some(sink) => Ok(sink.send(&letters).await?),
-            None => Ok(()),
-        }
     }
 
     /// The batch's base write timestamp: the wall clock, but never at or

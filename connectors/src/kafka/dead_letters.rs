@@ -9,6 +9,8 @@ use ember_engine::source::SourceError;
 use futures::future::try_join_all;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+use tokio::sync::OnceCell;
 
 /// Header names (all values UTF-8 text).
 pub const REASON: &str = "ember.reason";
@@ -20,8 +22,16 @@ pub const PIPELINE: &str = "ember.pipeline";
 
 /// Produces dead letters with an idempotent producer and waits for every
 /// acknowledgement.
+///
+/// The producer is created on the first dead letter, not at start: an
+/// rdkafka producer keeps a polling thread that wakes every 100 ms and spins
+/// through the last millisecond of each wait (its timeout is rounded down to
+/// whole milliseconds), about 1% of a core for as long as it lives — and most
+/// jobs never send a dead letter. The configuration is still checked at
+/// start (see [`KafkaDeadLetters::new`]).
 pub struct KafkaDeadLetters {
-    producer: FutureProducer,
+    config: ClientConfig,
+    producer: OnceCell<FutureProducer>,
     topic: String,
     source_topic: String,
     pipeline: String,
@@ -44,11 +54,13 @@ impl KafkaDeadLetters {
             // A dead letter carries a value up to the source's limit plus headers.
             .set("message.max.bytes", "4194304")
             .set("message.timeout.ms", "120000");
-        let producer = config.create().map_err(|e| {
-            SourceError::Connection(format!("dead-letter producer: {}", super::client_error(&e)))
-        })?;
+        // Creating a client validates every property; the client itself is
+        // dropped off the async threads (its drop joins the polling thread).
+        let checked = create_producer(&config)?;
+        std::thread::spawn(move || drop(checked));
         Ok(KafkaDeadLetters {
-            producer,
+            config,
+            producer: OnceCell::new(),
             topic: topic.into(),
             source_topic: source_topic.into(),
             pipeline: pipeline.into(),
@@ -56,9 +68,22 @@ impl KafkaDeadLetters {
     }
 }
 
+fn create_producer(config: &ClientConfig) -> Result<FutureProducer, SourceError> {
+    config.create().map_err(|e| {
+        SourceError::Connection(format!("dead-letter producer: {}", super::client_error(&e)))
+    })
+}
+
 #[async_trait]
 impl DeadLetterSink for KafkaDeadLetters {
     async fn send(&self, letters: &[DeadLetter]) -> Result<(), SourceError> {
+        if letters.is_empty() {
+            return Ok(());
+        }
+        let producer = self
+            .producer
+            .get_or_try_init(|| async { create_producer(&self.config) })
+            .await?;
         let sends = letters.iter().map(|l| {
             let partition = l.partition.to_string();
             let offset = l.offset.to_string();
@@ -96,7 +121,7 @@ impl DeadLetterSink for KafkaDeadLetters {
                 record = record.payload(value.as_slice());
             }
             async move {
-                self.producer
+                producer
                     .send(record, Duration::from_secs(120))
                     .await
                     .map(|_| ())

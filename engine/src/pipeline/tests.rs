@@ -455,3 +455,71 @@ async fn an_available_now_run_replays_every_plan_at_start() {
     assert_eq!(reports.len(), 1);
     assert!(reports[0].replay);
 }
+
+/// A checkpoint written while a clock was a year ahead: every later plan
+/// on its partitions would be pinned a year ahead, and operators' DELETEs
+/// (at the real time) would lose against those rows.
+#[tokio::test]
+async fn a_write_time_floor_far_ahead_of_the_clock_stops_the_job_naming_the_partition() {
+    let dir = temp_dir("clock-jump");
+    let checkpoint_dir = dir.join("checkpoint");
+    let year_ahead = now_micros() + 365 * 24 * 3_600 * 1_000_000;
+    // Written as that instance left it: committed up to 4, floor a year ahead.
+    std::fs::create_dir_all(checkpoint_dir.join("t")).unwrap();
+    std::fs::write(
+        checkpoint_dir.join("t/partition-3.json"),
+        format!(r#"{{"committed_end":4,"write_time_end":{year_ahead},"pending":null}}"#),
+    )
+    .unwrap();
+    let sql = dir.join("copy.sql");
+    std::fs::write(
+        &sql,
+        "INSERT INTO out SELECT id, first_name AS name FROM src",
+    )
+    .unwrap();
+    let out_schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, true),
+        Field::new("name", DataType::Utf8, true),
+    ]));
+    let out = Arc::new(MemTable::try_new(out_schema, vec![vec![]]).unwrap());
+    let source = ScriptedSource {
+        deliveries: vec![Delivery {
+            other: None,
+            records: vec![(3, 4..8)],
+        }]
+        .into(),
+        checkpoint_dir: checkpoint_dir.clone(),
+        fetched: Arc::default(),
+        assignment: Some(vec![3]),
+    };
+    let spec = PipelineSpec {
+        name: "clock-jump".into(),
+        source_table: "src".into(),
+        schema: SourceSchema::users_created(),
+        max_records: 1_000,
+        trigger: CONTINUOUS,
+        sql_files: vec![sql],
+        fail_on_data_loss: true,
+    };
+    let checkpoint = Checkpoint::open(checkpoint_dir.to_str().unwrap(), "t").unwrap();
+    let mut pipeline = Pipeline::new(
+        spec,
+        Box::new(source),
+        vec![("out".into(), out.clone() as _)],
+        checkpoint,
+        None,
+    )
+    .await
+    .unwrap();
+    let (_stop, stopped) = watch::channel(false);
+    let err = pipeline
+        .run(&mut Collect(Vec::new()), stopped)
+        .await
+        .expect_err("a write time a year ahead must not be planned")
+        .to_string();
+    assert!(err.contains("partition(s) 3 "), "{err}");
+    assert!(err.contains("max_write_time_skew"), "{err}");
+    // Nothing was written at the poisoned time.
+    assert!(out.batches[0].read().await.is_empty());
+    std::fs::remove_dir_all(&dir).ok();
+}

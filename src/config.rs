@@ -145,6 +145,12 @@ impl LoadedPipeline {
             .validate()
             .map_err(|e| at("[source.security]", e))?;
         validate_topic(&self.dead_letter_topic()).map_err(|e| at("[dead_letter] topic", e))?;
+        if c.dead_letter.replication_factor.is_some_and(|r| r < 1) {
+            bail!(at(
+                "[dead_letter] replication_factor",
+                "must be at least 1".into()
+            ));
+        }
         c.source
             .schema
             .validate()

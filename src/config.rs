@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use ember_connectors::cassandra::{validate_identifier, validate_replication, CassandraSinkConfig};
 use ember_connectors::kafka::{DeadLetterConfig, KafkaSourceConfig};
 use ember_connectors::secret::{self, Secret};
-use ember_engine::{PipelineSpec, Trigger};
+use ember_engine::{MaxWriteTimeSkew, PipelineSpec, Trigger};
 use serde::Deserialize;
 
 /// Environment variables that start with `EMBER_` but are not config keys.
@@ -45,6 +45,13 @@ pub struct PipelineConfig {
     /// `.ember/checkpoints/<consumer group>` under the working directory.
     #[serde(default)]
     pub checkpoint: Option<String>,
+    /// How far ahead of this machine's clock a batch's planned write time
+    /// may be (`"10m"` by default; `"30s"`, `"2h"`, `"400d"`). Write times
+    /// only grow, so one batch planned while a clock was ahead would pin
+    /// every later one there; past this the job stops and names the
+    /// partitions (README, "Write times and clock jumps").
+    #[serde(default)]
+    pub max_write_time_skew: MaxWriteTimeSkew,
     /// Where records that cannot be processed go.
     #[serde(default)]
     pub dead_letter: DeadLetterConfig,
@@ -138,6 +145,12 @@ impl LoadedPipeline {
             .validate()
             .map_err(|e| at("[source.security]", e))?;
         validate_topic(&self.dead_letter_topic()).map_err(|e| at("[dead_letter] topic", e))?;
+        if c.dead_letter.replication_factor.is_some_and(|r| r < 1) {
+            bail!(at(
+                "[dead_letter] replication_factor",
+                "must be at least 1".into()
+            ));
+        }
         c.source
             .schema
             .validate()
@@ -191,6 +204,32 @@ impl LoadedPipeline {
             .checkpoint
             .clone()
             .unwrap_or_else(|| format!(".ember/checkpoints/{}", self.group_id()))
+    }
+
+    /// The checkpoint is a directory of this host (a path or `file://`):
+    /// instances of the consumer group on other hosts cannot read it.
+    pub fn checkpoint_is_local(&self) -> bool {
+        let location = self.checkpoint_location();
+        !location.contains("://") || location.starts_with("file://")
+    }
+
+    /// What to say, at `ember run` and `ember check`, when the checkpoint
+    /// is local: every pipeline reads through a consumer group, and group
+    /// members on other hosts would each keep a checkpoint of their own —
+    /// a takeover then cannot replay the dead instance's batch, and a
+    /// stale local state can report a false data loss.
+    pub fn local_checkpoint_warning(&self) -> Option<String> {
+        if !self.checkpoint_is_local() {
+            return None;
+        }
+        Some(format!(
+            "the checkpoint {} is local to this host, but consumer group {} can be shared: \
+             instances on other hosts would not see it (a takeover could not replay their batch, \
+             and a stale local state can report false data loss). Run every instance of this \
+             group on this host, or set `checkpoint` to a shared store (s3://, gs://, az://)",
+            self.checkpoint_location(),
+            self.group_id()
+        ))
     }
 
     /// What the engine needs, with the trigger possibly overridden.

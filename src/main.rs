@@ -454,7 +454,20 @@ fn check(pipeline: PathBuf) -> Result<()> {
     for sql in &c.sql {
         table.add_row(vec!["sql".to_string(), sql.display().to_string()]);
     }
+    table.add_row(vec!["checkpoint".to_string(), loaded.checkpoint_location()]);
+    table.add_row(vec![
+        "max write time skew".to_string(),
+        c.max_write_time_skew.to_string(),
+    ]);
     println!("{table}");
+    // Offline: parsed and checked for non-deterministic functions; planned
+    // against the sink tables only by `ember run`.
+    for sql in &c.sql {
+        ember_engine::sql::check_file(sql)?;
+    }
+    if let Some(warning) = loaded.local_checkpoint_warning() {
+        println!("warning: {warning}");
+    }
     if loaded.overrides.is_empty() {
         println!("no EMBER_ variables applied");
     } else {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use datafusion::catalog::TableProvider;
 use ember_connectors::cassandra::CassandraTable;
-use ember_connectors::kafka::{ensure_topic, KafkaDeadLetters, KafkaSource};
+use ember_connectors::kafka::{ensure_dead_letter_topic, KafkaDeadLetters, KafkaSource};
 use ember_engine::{Checkpoint, DeadLetterSink, Pipeline, Trigger};
 
 use crate::config::LoadedPipeline;
@@ -15,6 +15,14 @@ use crate::config::LoadedPipeline;
 pub async fn build_pipeline(loaded: &LoadedPipeline, trigger: Option<Trigger>) -> Result<Pipeline> {
     let spec = loaded.spec(trigger);
     let config = &loaded.config;
+    // Refused before connecting anything: a transform that cannot be
+    // replayed identically is a broken pipeline, not a broken record.
+    for sql in &config.sql {
+        ember_engine::sql::check_file(sql)?;
+    }
+    if let Some(warning) = loaded.local_checkpoint_warning() {
+        tracing::warn!("{warning}");
+    }
     let mut sinks: Vec<(String, Arc<dyn TableProvider>)> = Vec::new();
     for (name, sink) in &config.sinks {
         let table = CassandraTable::connect(name, sink)
@@ -30,14 +38,16 @@ pub async fn build_pipeline(loaded: &LoadedPipeline, trigger: Option<Trigger>) -
     )
     .await
     .context("source")?;
-    let checkpoint = Checkpoint::open(&loaded.checkpoint_location(), &config.source.topic)?;
+    let checkpoint = Checkpoint::open(&loaded.checkpoint_location(), &config.source.topic)?
+        .with_max_write_time_skew(config.max_write_time_skew);
     let dead_letters: Option<Box<dyn DeadLetterSink>> = if config.dead_letter.enabled {
-        let topic = loaded.dead_letter_topic();
-        ensure_topic(
+        let topic = ensure_dead_letter_topic(
             &config.source.brokers,
             &config.source.security,
-            &topic,
+            &loaded.dead_letter_topic(),
+            &config.source.topic,
             config.dead_letter.partitions,
+            config.dead_letter.replication_factor,
         )
         .await
         .context("dead-letter topic")?;

@@ -21,7 +21,11 @@
 //!
 //! Objects live at `<url>/<topic>/partition-<p>.json` through `object_store`:
 //! `file://` by default, `s3://`, `gs://`, `az://` by configuration alone
-//! (credentials from the usual environment variables).
+//! (credentials from the usual environment variables). Local objects are
+//! written by [`durable_file`] instead, synced to disk, because
+//! `object_store`'s local store does not sync.
+
+mod durable_file;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -33,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::source::{OffsetRange, OffsetRanges};
+use crate::write_time_bound::{check_planned_write_time, MaxWriteTimeSkew, WriteTimeAhead};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
@@ -40,6 +45,14 @@ pub enum CheckpointError {
     Location { url: String, message: String },
     #[error("checkpoint {path}: {message}")]
     Io { path: String, message: String },
+    /// A plan whose write time is too far ahead of the clock: it would pin
+    /// every later batch of its partitions there.
+    #[error("checkpoint {url}: {source}")]
+    WriteTimeAhead {
+        url: String,
+        #[source]
+        source: WriteTimeAhead,
+    },
 }
 
 /// A planned, not yet committed range.
@@ -90,6 +103,11 @@ pub struct Checkpoint {
     root: Path,
     url: String,
     states: BTreeMap<i32, PartitionState>,
+    /// For a local checkpoint (`file://`), the topic's directory: written
+    /// with fsync of file and directory.
+    local_dir: Option<std::path::PathBuf>,
+    /// The bound on a planned write time's lead over the clock.
+    max_write_time_skew: MaxWriteTimeSkew,
 }
 
 impl std::fmt::Debug for Checkpoint {
@@ -110,13 +128,26 @@ impl Checkpoint {
             }
         })?;
         let root = base.clone().join(topic);
+        let local_dir = match url.scheme() {
+            "file" => url.to_file_path().ok().map(|dir| dir.join(topic)),
+            _ => None,
+        };
         Ok(Checkpoint {
+            local_dir,
             store: Arc::from(store),
             base,
             root,
             url: url.to_string(),
             states: BTreeMap::new(),
+            max_write_time_skew: MaxWriteTimeSkew::DEFAULT,
         })
+    }
+
+    /// Sets how far ahead of the clock a planned write time may be
+    /// (default [`MaxWriteTimeSkew::DEFAULT`]).
+    pub fn with_max_write_time_skew(mut self, skew: MaxWriteTimeSkew) -> Self {
+        self.max_write_time_skew = skew;
+        self
     }
 
     pub fn url(&self) -> &str {
@@ -179,6 +210,7 @@ impl Checkpoint {
         write_time: i64,
         rows: usize,
     ) -> Result<(), CheckpointError> {
+        self.refuse_write_time_ahead(write_time, ranges)?;
         for (&p, r) in ranges {
             let state = self.states.entry(p).or_default();
             state.pending = Some(Pending {
@@ -192,6 +224,30 @@ impl Checkpoint {
         self.persist(ranges.keys().copied()).await
     }
 
+    /// A write time too far ahead of the clock is refused before it is
+    /// stored: once stored it would be every later batch's floor.
+    fn refuse_write_time_ahead(
+        &self,
+        write_time: i64,
+        ranges: &OffsetRanges,
+    ) -> Result<(), CheckpointError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        let floors = self.states.iter().map(|(&p, s)| (p, s.write_time_end));
+        check_planned_write_time(
+            write_time,
+            now,
+            self.max_write_time_skew,
+            floors,
+            ranges.keys().copied(),
+        )
+        .map_err(|source| CheckpointError::WriteTimeAhead {
+            url: self.url.clone(),
+            source,
+        })
+    }
+
     /// Marks the batch's ranges as done.
     pub async fn commit(&mut self, ranges: &OffsetRanges) -> Result<(), CheckpointError> {
         for (&p, r) in ranges {
@@ -203,6 +259,9 @@ impl Checkpoint {
     }
 
     async fn persist(&self, partitions: impl Iterator<Item = i32>) -> Result<(), CheckpointError> {
+        if let Some(dir) = &self.local_dir {
+            return self.persist_local(dir, partitions).await;
+        }
         let writes = partitions.map(|p| {
             let path = self.path(p);
             let body = serde_json::to_vec(&self.states[&p]).unwrap_or_default();
@@ -215,6 +274,44 @@ impl Checkpoint {
             }
         });
         try_join_all(writes).await.map(|_| ())
+    }
+
+    /// Every file written and synced (in parallel: the syncs share the
+    /// file system's journal commits), then the directory synced once.
+    async fn persist_local(
+        &self,
+        dir: &std::path::Path,
+        partitions: impl Iterator<Item = i32>,
+    ) -> Result<(), CheckpointError> {
+        let dir_error = |e: std::io::Error| CheckpointError::Io {
+            path: dir.display().to_string(),
+            message: e.to_string(),
+        };
+        let blocking = |job: Box<dyn FnOnce() -> std::io::Result<()> + Send>| async move {
+            tokio::task::spawn_blocking(job)
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        };
+        let owned_dir = dir.to_path_buf();
+        blocking(Box::new(move || durable_file::ensure_dir(&owned_dir)))
+            .await
+            .map_err(dir_error)?;
+        let writes = partitions.map(|p| {
+            let path = self.path(p);
+            let file = dir.join(format!("partition-{p}.json"));
+            let body = serde_json::to_vec(&self.states[&p]);
+            async move {
+                let body = body.map_err(|e| self.io_error(&path, e))?;
+                blocking(Box::new(move || durable_file::write_synced(&file, &body)))
+                    .await
+                    .map_err(|e| self.io_error(&path, e))
+            }
+        });
+        try_join_all(writes).await?;
+        let owned_dir = dir.to_path_buf();
+        blocking(Box::new(move || durable_file::sync_dir(&owned_dir)))
+            .await
+            .map_err(dir_error)
     }
 
     fn io_error(&self, path: &Path, e: impl std::fmt::Display) -> CheckpointError {

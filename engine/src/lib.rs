@@ -20,6 +20,7 @@ pub mod report;
 pub mod source;
 pub mod sql;
 pub mod trigger;
+pub mod write_time_bound;
 
 pub use batch_context::BatchContext;
 pub use checkpoint::Checkpoint;
@@ -30,3 +31,4 @@ pub use pipeline::{Pipeline, PipelineSpec, RunSummary};
 pub use report::{BatchReport, Reporter};
 pub use source::{OffsetRange, OffsetRanges, RawRecord, Source, SourceError};
 pub use trigger::Trigger;
+pub use write_time_bound::MaxWriteTimeSkew;

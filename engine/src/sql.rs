@@ -22,10 +22,14 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::physical_plan::{collect, ExecutionPlan};
 use datafusion::prelude::SessionConfig;
+use datafusion::sql::parser::Statement;
 use datafusion_spark::SessionStateBuilderSpark;
 
 use crate::batch_context::BatchContext;
 use crate::error::{EngineError, SinkFailure};
+
+mod determinism;
+pub use determinism::NonDeterministicCall;
 
 /// One planned transform.
 #[derive(Debug)]
@@ -157,8 +161,9 @@ async fn plan_file(state: &SessionState, file: &Path) -> Result<Transform, Engin
     };
     let text = std::fs::read_to_string(file).map_err(|e| sql_error(format!("cannot read: {e}")))?;
     let first_line = first_code_line(&text);
+    let statement = parse_deterministic(state, file, &text)?;
     let logical = state
-        .create_logical_plan(&text)
+        .statement_to_plan(statement)
         .await
         .map_err(|e| sql_error(describe(&e, first_line)))?;
     let sink_table = match &logical {
@@ -181,6 +186,40 @@ async fn plan_file(state: &SessionState, file: &Path) -> Result<Transform, Engin
         sink_table,
         plan,
     })
+}
+
+/// Parses `text` (the contents of `file`) and refuses it if it calls a
+/// function whose result may differ on a replay (see [`determinism`]).
+fn parse_deterministic(
+    state: &SessionState,
+    file: &Path,
+    text: &str,
+) -> Result<Statement, EngineError> {
+    let sql_error = |message: String| EngineError::Sql {
+        file: file.to_path_buf(),
+        message,
+    };
+    let dialect = state.config_options().sql_parser.dialect;
+    let statement = state
+        .sql_to_statement(text, &dialect)
+        .map_err(|e| sql_error(describe(&e, first_code_line(text))))?;
+    let calls = determinism::non_deterministic_calls(state, &statement);
+    if !calls.is_empty() {
+        return Err(sql_error(determinism::refusal(&calls)));
+    }
+    Ok(statement)
+}
+
+/// What can be checked of a SQL file without the source and the sinks
+/// (`ember check` is offline): that it reads, parses, and calls no
+/// non-deterministic function. Planning against the tables happens at
+/// `ember run`.
+pub fn check_file(file: &Path) -> Result<(), EngineError> {
+    let text = std::fs::read_to_string(file).map_err(|e| EngineError::Sql {
+        file: file.to_path_buf(),
+        message: format!("cannot read: {e}"),
+    })?;
+    parse_deterministic(&new_session().state(), file, &text).map(|_| ())
 }
 
 /// `line:col: message` from DataFusion's diagnostic span when it has one,

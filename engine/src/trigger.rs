@@ -51,7 +51,7 @@ impl FromStr for Trigger {
     }
 }
 
-/// Parses `250ms`, `2s`, `1.5s`, `1m`, `1h`.
+/// Parses `250ms`, `2s`, `1.5s`, `1m`, `1h`, `2d`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s
@@ -64,6 +64,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "s" | "sec" | "secs" | "seconds" => value,
         "m" | "min" | "minutes" => value * 60.0,
         "h" | "hours" => value * 3600.0,
+        "d" | "days" => value * 86_400.0,
         other => return Err(format!("unknown unit {other:?}")),
     };
     if !(secs.is_finite() && secs > 0.0) {

@@ -316,3 +316,43 @@ fn every_configured_name_is_validated() {
     let ok_topic = "t".repeat(245);
     assert!(LoadedPipeline::load(&f, vec![("EMBER_SOURCE__TOPIC".to_string(), ok_topic)]).is_ok());
 }
+
+#[test]
+fn max_write_time_skew_is_a_duration_with_a_default_and_an_override() {
+    let d = tmp();
+    write(&d, "t.sql", "INSERT INTO out SELECT * FROM users_created");
+    let f = write(&d, "p.toml", MINIMAL);
+    let p = LoadedPipeline::load(&f, Vec::new()).unwrap();
+    assert_eq!(p.config.max_write_time_skew, MaxWriteTimeSkew::DEFAULT);
+    let env = vec![("EMBER_MAX_WRITE_TIME_SKEW".to_string(), "400d".to_string())];
+    let p = LoadedPipeline::load(&f, env).unwrap();
+    assert_eq!(
+        p.config.max_write_time_skew,
+        MaxWriteTimeSkew(std::time::Duration::from_secs(400 * 86_400))
+    );
+    let bad = write(
+        &d,
+        "bad.toml",
+        &format!("max_write_time_skew = \"soon\"\n{MINIMAL}"),
+    );
+    let err = LoadedPipeline::load(&bad, Vec::new())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("bad.toml:1:"), "{err}");
+    assert!(err.contains("max_write_time_skew"), "{err}");
+}
+
+#[test]
+fn a_dead_letter_replication_factor_below_one_is_refused() {
+    let d = tmp();
+    write(&d, "t.sql", "INSERT INTO out SELECT * FROM users_created");
+    let f = write(
+        &d,
+        "p.toml",
+        &format!("{MINIMAL}\n[dead_letter]\nreplication_factor = 0\n"),
+    );
+    let err = LoadedPipeline::load(&f, Vec::new())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("[dead_letter] replication_factor"), "{err}");
+}

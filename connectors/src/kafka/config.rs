@@ -134,6 +134,10 @@ pub struct DeadLetterConfig {
     /// Partitions when the topic is created.
     #[serde(default = "default_dlq_partitions")]
     pub partitions: i32,
+    /// Replicas when the topic is created. Default: the source topic's, so
+    /// dead letters survive what the data survives.
+    #[serde(default)]
+    pub replication_factor: Option<i32>,
 }
 
 impl Default for DeadLetterConfig {
@@ -142,6 +146,7 @@ impl Default for DeadLetterConfig {
             enabled: true,
             topic: None,
             partitions: default_dlq_partitions(),
+            replication_factor: None,
         }
     }
 }

@@ -1,5 +1,8 @@
 //! The dead-letter topic: every record set aside, byte for byte, with
-//! headers saying why and where it came from.
+//! headers saying why and where it came from. A record the topic still
+//! refuses as too large (its limit is below the source's, e.g. a topic
+//! created by hand) is sent with its value truncated and a header saying
+//! so, rather than failing the batch on every replay.
 
 use std::time::Duration;
 
@@ -7,10 +10,13 @@ use async_trait::async_trait;
 use ember_engine::dead_letter::{DeadLetter, DeadLetterSink};
 use ember_engine::source::SourceError;
 use futures::future::try_join_all;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use tokio::sync::OnceCell;
+
+use super::dead_letter_topic::HEADROOM;
 
 /// Header names (all values UTF-8 text).
 pub const REASON: &str = "ember.reason";
@@ -19,6 +25,20 @@ pub const SOURCE_TOPIC: &str = "ember.source.topic";
 pub const SOURCE_PARTITION: &str = "ember.source.partition";
 pub const SOURCE_OFFSET: &str = "ember.source.offset";
 pub const PIPELINE: &str = "ember.pipeline";
+
+/// Set when the value had to be cut to fit the dead-letter topic: the
+/// value's original length in bytes. The first bytes are kept; the full
+/// record is still in the source topic at the partition and offset named,
+/// until retention deletes it.
+pub const VALUE_TRUNCATED: &str = "ember.value.truncated";
+
+/// The detail header is capped so that the headers always fit in the
+/// topic's headroom over the source's record size (see `dead_letter_topic`).
+const MAX_DETAIL_BYTES: usize = 8 * 1024;
+
+/// Kafka's default `max.message.bytes` (1 MiB + 12 framing bytes), assumed
+/// when the topic's limit cannot be read.
+const KAFKA_DEFAULT_MAX_MESSAGE_BYTES: usize = 1_048_588;
 
 /// Produces dead letters with an idempotent producer and waits for every
 /// acknowledgement.
@@ -35,24 +55,32 @@ pub struct KafkaDeadLetters {
     topic: String,
     source_topic: String,
     pipeline: String,
+    /// The value length a dead letter is cut to when the broker still
+    /// refuses it as too large: the topic's limit less the headroom.
+    truncated_value_bytes: usize,
 }
 
 impl KafkaDeadLetters {
+    /// `max_message_bytes` is the dead-letter topic's limit when known.
     pub fn new(
         brokers: &str,
         security: &super::KafkaSecurity,
-        topic: &str,
+        topic: &super::DeadLetterTopic,
         source_topic: &str,
         pipeline: &str,
         options: &std::collections::BTreeMap<String, String>,
     ) -> Result<Self, SourceError> {
+        let topic_limit = topic
+            .max_message_bytes
+            .unwrap_or(KAFKA_DEFAULT_MAX_MESSAGE_BYTES);
+        // The producer must not refuse locally what the topic accepts.
+        let producer_limit = (topic_limit + HEADROOM).max(4 * 1024 * 1024);
         let mut config = super::client_config(brokers, security, options);
         config
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
-            // A dead letter carries a value up to the source's limit plus headers.
-            .set("message.max.bytes", "4194304")
+            .set("message.max.bytes", producer_limit.to_string())
             .set("message.timeout.ms", "120000");
         // Creating a client validates every property; the client itself is
         // dropped off the async threads (its drop joins the polling thread).
@@ -61,11 +89,118 @@ impl KafkaDeadLetters {
         Ok(KafkaDeadLetters {
             config,
             producer: OnceCell::new(),
-            topic: topic.into(),
+            topic: topic.topic.clone(),
             source_topic: source_topic.into(),
             pipeline: pipeline.into(),
+            truncated_value_bytes: topic_limit.saturating_sub(HEADROOM).max(1024),
         })
     }
+
+    /// The letter as a record; `truncate_to` cuts the value (and says so
+    /// in a header).
+    async fn send_one(
+        &self,
+        producer: &FutureProducer,
+        l: &DeadLetter,
+        truncate_to: Option<usize>,
+    ) -> Result<(), KafkaError> {
+        let partition = l.partition.to_string();
+        let offset = l.offset.to_string();
+        let detail = cap_detail(&l.detail);
+        let value = l.value.as_deref();
+        let cut = match (value, truncate_to) {
+            (Some(v), Some(limit)) if v.len() > limit => Some((&v[..limit], v.len().to_string())),
+            _ => None,
+        };
+        let mut headers = OwnedHeaders::new()
+            .insert(Header {
+                key: REASON,
+                value: Some(l.reason.as_str()),
+            })
+            .insert(Header {
+                key: DETAIL,
+                value: Some(detail.as_ref()),
+            })
+            .insert(Header {
+                key: SOURCE_TOPIC,
+                value: Some(self.source_topic.as_str()),
+            })
+            .insert(Header {
+                key: SOURCE_PARTITION,
+                value: Some(partition.as_str()),
+            })
+            .insert(Header {
+                key: SOURCE_OFFSET,
+                value: Some(offset.as_str()),
+            })
+            .insert(Header {
+                key: PIPELINE,
+                value: Some(self.pipeline.as_str()),
+            });
+        if let Some((_, original_length)) = &cut {
+            headers = headers.insert(Header {
+                key: VALUE_TRUNCATED,
+                value: Some(original_length.as_str()),
+            });
+        }
+        let mut record: FutureRecord<'_, [u8], [u8]> =
+            FutureRecord::to(&self.topic).headers(headers);
+        if let Some(key) = &l.key {
+            record = record.key(key.as_slice());
+        }
+        if let Some(value) = cut.as_ref().map(|(v, _)| *v).or(value) {
+            record = record.payload(value);
+        }
+        producer
+            .send(record, Duration::from_secs(120))
+            .await
+            .map(|_| ())
+            .map_err(|(e, _)| e)
+    }
+
+    /// Sends the letter whole; if the broker (or the producer) refuses it
+    /// as too large for the topic, once more with the value truncated.
+    async fn send_or_truncate(
+        &self,
+        producer: &FutureProducer,
+        l: &DeadLetter,
+    ) -> Result<(), SourceError> {
+        let error = |e: KafkaError| {
+            SourceError::Connection(format!(
+                "dead-letter topic {}: {}",
+                self.topic,
+                super::client_error(&e)
+            ))
+        };
+        match self.send_one(producer, l, None).await {
+            Err(KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge)) => {
+                tracing::warn!(
+                    topic = %self.topic,
+                    partition = l.partition,
+                    offset = l.offset,
+                    bytes = l.value.as_ref().map_or(0, Vec::len),
+                    kept = self.truncated_value_bytes,
+                    "dead letter too large for its topic: sending it with the value truncated ({VALUE_TRUNCATED})"
+                );
+                self.send_one(producer, l, Some(self.truncated_value_bytes))
+                    .await
+                    .map_err(error)
+            }
+            other => other.map_err(error),
+        }
+    }
+}
+
+/// The detail, cut at a character boundary below [`MAX_DETAIL_BYTES`].
+fn cap_detail(detail: &str) -> std::borrow::Cow<'_, str> {
+    if detail.len() <= MAX_DETAIL_BYTES {
+        return std::borrow::Cow::Borrowed(detail);
+    }
+    let mut end = MAX_DETAIL_BYTES - 16;
+    while !detail.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}… (truncated)", &detail[..end]))
 }
 
 fn create_producer(config: &ClientConfig) -> Result<FutureProducer, SourceError> {
@@ -84,60 +219,26 @@ impl DeadLetterSink for KafkaDeadLetters {
             .producer
             .get_or_try_init(|| async { create_producer(&self.config) })
             .await?;
-        let sends = letters.iter().map(|l| {
-            let partition = l.partition.to_string();
-            let offset = l.offset.to_string();
-            let headers = OwnedHeaders::new()
-                .insert(Header {
-                    key: REASON,
-                    value: Some(l.reason.as_str()),
-                })
-                .insert(Header {
-                    key: DETAIL,
-                    value: Some(l.detail.as_str()),
-                })
-                .insert(Header {
-                    key: SOURCE_TOPIC,
-                    value: Some(self.source_topic.as_str()),
-                })
-                .insert(Header {
-                    key: SOURCE_PARTITION,
-                    value: Some(partition.as_str()),
-                })
-                .insert(Header {
-                    key: SOURCE_OFFSET,
-                    value: Some(offset.as_str()),
-                })
-                .insert(Header {
-                    key: PIPELINE,
-                    value: Some(self.pipeline.as_str()),
-                });
-            let mut record: FutureRecord<'_, [u8], [u8]> =
-                FutureRecord::to(&self.topic).headers(headers);
-            if let Some(key) = &l.key {
-                record = record.key(key.as_slice());
-            }
-            if let Some(value) = &l.value {
-                record = record.payload(value.as_slice());
-            }
-            async move {
-                producer
-                    .send(record, Duration::from_secs(120))
-                    .await
-                    .map(|_| ())
-                    .map_err(|(e, _)| {
-                        SourceError::Connection(format!(
-                            "dead-letter topic {}: {}",
-                            self.topic,
-                            super::client_error(&e)
-                        ))
-                    })
-            }
-        });
-        try_join_all(sends).await.map(|_| ())
+        try_join_all(letters.iter().map(|l| self.send_or_truncate(producer, l)))
+            .await
+            .map(|_| ())
     }
 
     fn describe(&self) -> String {
         format!("kafka {}", self.topic)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_detail_is_capped_at_a_character_boundary() {
+        assert_eq!(cap_detail("short"), "short");
+        let long = "é".repeat(MAX_DETAIL_BYTES);
+        let capped = cap_detail(&long);
+        assert!(capped.len() <= MAX_DETAIL_BYTES, "{}", capped.len());
+        assert!(capped.ends_with("… (truncated)"));
     }
 }

@@ -2,6 +2,7 @@
 
 mod admin;
 mod config;
+mod dead_letter_topic;
 pub mod dead_letters;
 mod producer;
 mod security;
@@ -9,6 +10,7 @@ mod source;
 
 pub use admin::{check_connection, ensure_topic, KafkaAdminError};
 pub use config::{DeadLetterConfig, KafkaOptions, KafkaSourceConfig, StartingOffsets};
+pub use dead_letter_topic::{ensure_dead_letter_topic, DeadLetterTopic};
 pub use dead_letters::KafkaDeadLetters;
 pub use producer::{KafkaProducer, ProducerError};
 pub use security::{KafkaSecurity, SaslMechanism, SecurityProtocol};

@@ -39,6 +39,24 @@ struct ScriptedSource {
     fetched: Arc<std::sync::Mutex<Vec<OffsetRanges>>>,
     /// The partitions this instance owns; `None`: no consumer group.
     assignment: Option<Vec<i32>>,
+    /// Per `next_batch` call: whether the checkpoint held a batch planned
+    /// and not yet committed (the pipeline collects while one is written).
+    asked_mid_batch: Arc<std::sync::Mutex<Vec<bool>>>,
+}
+
+impl ScriptedSource {
+    async fn batch_in_flight(&self) -> bool {
+        let Ok(mut view) = Checkpoint::open(self.checkpoint_dir.to_str().unwrap_or_default(), "t")
+        else {
+            return false;
+        };
+        for p in 0..4 {
+            if view.load(p).await.is_ok_and(|s| s.pending.is_some()) {
+                return true;
+            }
+        }
+        false
+    }
 }
 
 fn record(partition: i32, offset: i64) -> RawRecord {
@@ -61,6 +79,8 @@ impl Source for ScriptedSource {
         _max_records: usize,
         _deadline: Instant,
     ) -> Result<Option<Vec<RawRecord>>, SourceError> {
+        let in_flight = self.batch_in_flight().await;
+        self.asked_mid_batch.lock().unwrap().push(in_flight);
         let Some(delivery) = self.deliveries.pop_front() else {
             return Ok(None);
         };
@@ -122,7 +142,9 @@ async fn plan_elsewhere(dir: &std::path::Path, plan: OtherPlan) -> Result<(), Ch
 struct Collect(Vec<BatchReport>);
 
 /// A continuous job (the scripted source ends it when its script runs out).
-const CONTINUOUS: Trigger = Trigger::ProcessingTime(std::time::Duration::from_millis(10));
+/// The scripted source answers at once, so the interval never passes: no
+/// batch is topped up with the next delivery however slow the machine is.
+const CONTINUOUS: Trigger = Trigger::ProcessingTime(std::time::Duration::from_secs(600));
 
 impl Reporter for Collect {
     fn batch_done(&mut self, report: &BatchReport) {
@@ -158,6 +180,19 @@ async fn run(
     before_start: Vec<OtherPlan>,
     deliveries: Vec<Delivery>,
 ) -> (Vec<BatchReport>, Vec<OffsetRanges>, Vec<String>) {
+    let asked = Arc::default();
+    run_observed(name, trigger, assignment, before_start, deliveries, &asked).await
+}
+
+/// [`run`], also recording what the source saw at each `next_batch`.
+async fn run_observed(
+    name: &str,
+    trigger: Trigger,
+    assignment: Option<&[i32]>,
+    before_start: Vec<OtherPlan>,
+    deliveries: Vec<Delivery>,
+    asked_mid_batch: &Arc<std::sync::Mutex<Vec<bool>>>,
+) -> (Vec<BatchReport>, Vec<OffsetRanges>, Vec<String>) {
     let dir = temp_dir(name);
     let sql = dir.join("copy.sql");
     std::fs::write(
@@ -180,6 +215,7 @@ async fn run(
         checkpoint_dir: checkpoint_dir.clone(),
         fetched: fetched.clone(),
         assignment: assignment.map(<[i32]>::to_vec),
+        asked_mid_batch: asked_mid_batch.clone(),
     };
     let spec = PipelineSpec {
         name: name.into(),
@@ -454,4 +490,112 @@ async fn an_available_now_run_replays_every_plan_at_start() {
     assert_eq!(fetched, vec![ranges(&[(0, 4, 9), (1, 0, 3)])]);
     assert_eq!(reports.len(), 1);
     assert!(reports[0].replay);
+}
+
+/// A checkpoint written while a clock was a year ahead: every later plan
+/// on its partitions would be pinned a year ahead, and operators' DELETEs
+/// (at the real time) would lose against those rows.
+#[tokio::test]
+async fn a_write_time_floor_far_ahead_of_the_clock_stops_the_job_naming_the_partition() {
+    let dir = temp_dir("clock-jump");
+    let checkpoint_dir = dir.join("checkpoint");
+    let year_ahead = now_micros() + 365 * 24 * 3_600 * 1_000_000;
+    // Written as that instance left it: committed up to 4, floor a year ahead.
+    std::fs::create_dir_all(checkpoint_dir.join("t")).unwrap();
+    std::fs::write(
+        checkpoint_dir.join("t/partition-3.json"),
+        format!(r#"{{"committed_end":4,"write_time_end":{year_ahead},"pending":null}}"#),
+    )
+    .unwrap();
+    let sql = dir.join("copy.sql");
+    std::fs::write(
+        &sql,
+        "INSERT INTO out SELECT id, first_name AS name FROM src",
+    )
+    .unwrap();
+    let out_schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, true),
+        Field::new("name", DataType::Utf8, true),
+    ]));
+    let out = Arc::new(MemTable::try_new(out_schema, vec![vec![]]).unwrap());
+    let source = ScriptedSource {
+        deliveries: vec![Delivery {
+            other: None,
+            records: vec![(3, 4..8)],
+        }]
+        .into(),
+        checkpoint_dir: checkpoint_dir.clone(),
+        fetched: Arc::default(),
+        assignment: Some(vec![3]),
+        asked_mid_batch: Arc::default(),
+    };
+    let spec = PipelineSpec {
+        name: "clock-jump".into(),
+        source_table: "src".into(),
+        schema: SourceSchema::users_created(),
+        max_records: 1_000,
+        trigger: CONTINUOUS,
+        sql_files: vec![sql],
+        fail_on_data_loss: true,
+    };
+    let checkpoint = Checkpoint::open(checkpoint_dir.to_str().unwrap(), "t").unwrap();
+    let mut pipeline = Pipeline::new(
+        spec,
+        Box::new(source),
+        vec![("out".into(), out.clone() as _)],
+        checkpoint,
+        None,
+    )
+    .await
+    .unwrap();
+    let (_stop, stopped) = watch::channel(false);
+    let err = pipeline
+        .run(&mut Collect(Vec::new()), stopped)
+        .await
+        .expect_err("a write time a year ahead must not be planned")
+        .to_string();
+    assert!(err.contains("partition(s) 3 "), "{err}");
+    assert!(err.contains("max_write_time_skew"), "{err}");
+    // Nothing was written at the poisoned time.
+    assert!(out.batches[0].read().await.is_empty());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn the_next_batch_is_collected_while_one_is_written_and_committed_in_order() {
+    let deliveries = (0..3)
+        .map(|i| Delivery {
+            other: None,
+            records: vec![(0, i * 5..i * 5 + 5)],
+        })
+        .collect();
+    let asked = Arc::default();
+    let (reports, _, names) = run_observed(
+        "overlap",
+        CONTINUOUS,
+        Some(&[0]),
+        vec![],
+        deliveries,
+        &asked,
+    )
+    .await;
+
+    // The first batch is collected with nothing in flight; every later call
+    // comes while the batch before it is planned and being written.
+    assert_eq!(*asked.lock().unwrap(), vec![false, true, true, true]);
+    // Still one batch after the other, each committed before the next.
+    let summary: Vec<_> = reports
+        .iter()
+        .map(|r| (r.batch_id, r.ranges.clone()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (0, ranges(&[(0, 0, 5)])),
+            (1, ranges(&[(0, 5, 10)])),
+            (2, ranges(&[(0, 10, 15)])),
+        ]
+    );
+    let want: Vec<String> = (0..15).map(|o| format!("p0o{o}")).collect();
+    assert_eq!(names, want);
 }

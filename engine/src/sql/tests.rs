@@ -161,3 +161,68 @@ async fn sql_errors_name_the_file_and_line() {
     .to_string();
     assert!(err.contains("missing.sql: cannot read"), "{err}");
 }
+
+/// Plans one SQL text against the test tables; the error as text.
+async fn plan_error(name: &str, sql: &str) -> (PathBuf, String) {
+    let file = write_sql(&tempdir(), name, sql);
+    let err = SqlEngine::plan(
+        "src",
+        source_schema(),
+        vec![("out".into(), sink() as _)],
+        std::slice::from_ref(&file),
+    )
+    .await
+    .expect_err("a non-deterministic transform must not plan")
+    .to_string();
+    (file, err)
+}
+
+#[tokio::test]
+async fn volatile_functions_are_refused_naming_file_line_and_function() {
+    // uuid() in the key inserts a new row on every replay; now() is fixed
+    // per run, so a replay after a restart writes another value.
+    let (file, err) = plan_error(
+        "volatile.sql",
+        "-- a transform that cannot be replayed\nINSERT INTO out\nSELECT uuid(),\n       concat_ws(' ', first_name, CAST(now() AS VARCHAR)) FROM src",
+    )
+    .await;
+    assert!(err.starts_with(&format!("{}: ", file.display())), "{err}");
+    assert!(err.contains("line 3:8: `uuid()`"), "{err}");
+    assert!(err.contains("line 4:40: `now()`"), "{err}");
+
+    let (_, err) = plan_error(
+        "random.sql",
+        "INSERT INTO out SELECT id, first_name FROM src WHERE RANDOM() < 0.5",
+    )
+    .await;
+    assert!(err.contains("line 1:54: `random()`"), "{err}");
+
+    // The SQL-standard spellings without parentheses too.
+    let (_, err) = plan_error(
+        "current.sql",
+        "INSERT INTO out SELECT id, CAST(CURRENT_DATE AS VARCHAR) FROM src",
+    )
+    .await;
+    assert!(err.contains("line 1:33: `current_date()`"), "{err}");
+}
+
+#[test]
+fn the_offline_check_refuses_volatile_functions_and_passes_deterministic_ones() {
+    let dir = tempdir();
+    let fine = write_sql(
+        &dir,
+        "fine.sql",
+        "INSERT INTO out SELECT lower(id), concat_ws(' ', first_name, last_name) FROM src",
+    );
+    check_file(&fine).unwrap();
+    let volatile = write_sql(
+        &dir,
+        "ts.sql",
+        "INSERT INTO out SELECT id, CAST(current_timestamp AS VARCHAR) FROM src",
+    );
+    let err = check_file(&volatile).unwrap_err().to_string();
+    assert!(
+        err.contains("ts.sql: line 1:33: `current_timestamp()`"),
+        "{err}"
+    );
+}

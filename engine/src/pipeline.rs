@@ -209,9 +209,15 @@ impl Pipeline {
             let batch_id = self.next_batch_id;
             let ranges = ranges_of(&records);
             let write_time = self.plan_write_time(&ranges, records.len());
+            let planning = Instant::now();
             self.checkpoint
                 .plan(batch_id, &ranges, write_time, records.len())
                 .await?;
+            tracing::debug!(
+                batch = batch_id,
+                plan_ms = planning.elapsed().as_secs_f64() * 1e3,
+                "batch planned"
+            );
             // 3–5 for this batch while the source collects the next one
             // (Kafka reads only: it is admitted and planned after this
             // batch committed), then 6.
@@ -461,10 +467,20 @@ impl Pipeline {
         started: Instant,
     ) -> Result<BatchReport, EngineError> {
         let ranges = ranges_of(records);
+        let executed_after = started.elapsed();
         self.checkpoint.commit(&ranges).await?;
+        let checkpointed_after = started.elapsed();
         if let Err(e) = self.source.commit(&ranges).await {
             tracing::warn!(batch = batch_id, error = %e, "group offset commit failed; the checkpoint has the batch");
         }
+        tracing::debug!(
+            batch = batch_id,
+            rows = records.len(),
+            executed_ms = executed_after.as_secs_f64() * 1e3,
+            checkpoint_ms = (checkpointed_after - executed_after).as_secs_f64() * 1e3,
+            group_commit_ms = (started.elapsed() - checkpointed_after).as_secs_f64() * 1e3,
+            "batch committed"
+        );
         self.next_batch_id = self.next_batch_id.max(batch_id + 1);
         self.next_write_time = self
             .next_write_time

@@ -78,6 +78,7 @@ pub async fn produce(
         &opts.topic,
         &opts.kafka_options,
     )?;
+    producer.ready(Duration::from_secs(30)).await?;
     let started = Instant::now();
     let limit = opts.count.unwrap_or(u64::MAX);
     let mut ids = UserGenerator::new(opts.seed);

@@ -57,6 +57,31 @@ impl KafkaProducer {
         })
     }
 
+    /// Waits until the producer reached the topic's leaders (a metadata
+    /// round trip on its own connections). Records are timestamped when they
+    /// are enqueued, so a rate-paced run that started before would stamp its
+    /// first records while the producer is still connecting, and charge that
+    /// wait to whoever measures latency from the timestamps.
+    pub async fn ready(&self, timeout: Duration) -> Result<(), ProducerError> {
+        let producer = self.inner.clone();
+        let topic = self.topic.clone();
+        let fetched = tokio::task::spawn_blocking(move || {
+            producer.client().fetch_metadata(Some(&topic), timeout)
+        })
+        .await;
+        match fetched {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(ProducerError::Delivery {
+                topic: self.topic.clone(),
+                message: super::client_error(&e),
+            }),
+            Err(e) => Err(ProducerError::Delivery {
+                topic: self.topic.clone(),
+                message: e.to_string(),
+            }),
+        }
+    }
+
     /// Enqueues one record; waits for earlier deliveries when too many are
     /// in flight or librdkafka's queue is full.
     pub async fn send(&mut self, key: &[u8], value: &[u8]) -> Result<(), ProducerError> {

@@ -20,7 +20,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use datafusion::catalog::TableProvider;
 use ember_decode::{JsonDecoder, SourceSchema};
@@ -29,14 +29,16 @@ use tokio::sync::watch;
 use crate::checkpoint::{add_plan, Checkpoint, Plans};
 use crate::dead_letter::DeadLetterSink;
 use crate::error::EngineError;
-use crate::latency::{LatencyRecorder, LatencySummary};
+use crate::latency::LatencyRecorder;
 use crate::report::{BatchReport, Reporter};
 use crate::source::{ranges_of, OffsetRanges, RawRecord, Source, SourceError};
 use crate::sql::SqlEngine;
 use crate::trigger::Trigger;
 
 mod execute;
+mod summary;
 use execute::{Executed, Executor};
+pub use summary::RunSummary;
 
 /// Everything the engine needs to know about a pipeline, independent of the
 /// connectors.
@@ -61,48 +63,6 @@ struct Admitted {
     /// Uncommitted plans found on partitions first seen in this batch, to
     /// replay before it: per (batch id, write time), their ranges.
     taken_over: Plans,
-}
-
-/// Totals of a run.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RunSummary {
-    pub batches: u64,
-    /// Batches replayed from the checkpoint: planned by an earlier run or
-    /// by an instance whose partitions this one took over.
-    pub replayed: u64,
-    pub rows_in: u64,
-    pub decoded: u64,
-    /// Records dead-lettered (or, without a dead-letter sink, counted).
-    pub rejected: u64,
-    /// Offsets deleted before they were processed (skipped by configuration).
-    pub lost: u64,
-    /// Rows acknowledged per sink table.
-    pub written: Vec<(String, u64)>,
-    pub duration: Duration,
-    /// Sink acknowledgement − Kafka timestamp, over every record (see
-    /// [`crate::latency`]); `None` when no record carried a timestamp.
-    pub latency: Option<LatencySummary>,
-}
-
-impl RunSummary {
-    fn add(&mut self, r: &BatchReport) {
-        self.batches += 1;
-        self.replayed += u64::from(r.replay);
-        self.rows_in += r.rows_in as u64;
-        self.decoded += r.decoded as u64;
-        self.rejected += r.rejected as u64;
-        for (sink, n) in &r.written {
-            match self.written.iter_mut().find(|(s, _)| s == sink) {
-                Some((_, total)) => *total += n,
-                None => self.written.push((sink.clone(), *n)),
-            }
-        }
-    }
-
-    /// Rows written by all sinks together.
-    pub fn total_written(&self) -> u64 {
-        self.written.iter().map(|(_, n)| n).sum()
-    }
 }
 
 /// A planned pipeline bound to its source, sinks, checkpoint and dead-letter sink.

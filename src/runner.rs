@@ -23,28 +23,24 @@ pub async fn build_pipeline(loaded: &LoadedPipeline, trigger: Option<Trigger>) -
     if let Some(warning) = loaded.local_checkpoint_warning() {
         tracing::warn!("{warning}");
     }
-    // The connections are independent, so they are made at once: start-up
-    // (and with it the first batch) waits for the slowest, not the sum.
-    let sinks = futures::future::try_join_all(config.sinks.iter().map(|(name, sink)| async move {
+    let mut sinks: Vec<(String, Arc<dyn TableProvider>)> = Vec::new();
+    for (name, sink) in &config.sinks {
         let table = CassandraTable::connect(name, sink)
             .await
             .with_context(|| format!("sink `{name}`"))?;
         tracing::info!(sink = %name, table = table.qualified_name(), "sink ready");
-        Ok::<_, anyhow::Error>((name.clone(), Arc::new(table) as Arc<dyn TableProvider>))
-    }));
-    let source = async {
-        KafkaSource::connect(
-            &config.source,
-            &loaded.group_id(),
-            spec.trigger == Trigger::AvailableNow,
-        )
-        .await
-        .context("source")
-    };
-    let dead_letters = async {
-        if !config.dead_letter.enabled {
-            return Ok(None);
-        }
+        sinks.push((name.clone(), Arc::new(table)));
+    }
+    let source = KafkaSource::connect(
+        &config.source,
+        &loaded.group_id(),
+        spec.trigger == Trigger::AvailableNow,
+    )
+    .await
+    .context("source")?;
+    let checkpoint = Checkpoint::open(&loaded.checkpoint_location(), &config.source.topic)?
+        .with_max_write_time_skew(config.max_write_time_skew);
+    let dead_letters: Option<Box<dyn DeadLetterSink>> = if config.dead_letter.enabled {
         let topic = ensure_dead_letter_topic(
             &config.source.brokers,
             &config.source.security,
@@ -55,18 +51,16 @@ pub async fn build_pipeline(loaded: &LoadedPipeline, trigger: Option<Trigger>) -
         )
         .await
         .context("dead-letter topic")?;
-        let sink: Box<dyn DeadLetterSink> = Box::new(KafkaDeadLetters::new(
+        Some(Box::new(KafkaDeadLetters::new(
             &config.source.brokers,
             &config.source.security,
             &topic,
             &config.source.topic,
             &config.name,
             &config.source.options,
-        )?);
-        Ok::<_, anyhow::Error>(Some(sink))
+        )?))
+    } else {
+        None
     };
-    let (sinks, source, dead_letters) = tokio::try_join!(sinks, source, dead_letters)?;
-    let checkpoint = Checkpoint::open(&loaded.checkpoint_location(), &config.source.topic)?
-        .with_max_write_time_skew(config.max_write_time_skew);
     Ok(Pipeline::new(spec, Box::new(source), sinks, checkpoint, dead_letters).await?)
 }

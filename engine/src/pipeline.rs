@@ -415,8 +415,8 @@ impl Pipeline {
             .await
     }
 
-    /// Step 6, for a batch every sink acknowledged: commit the checkpoint
-    /// (the authority), then the source's group offsets (a mirror).
+    /// 6. Commit a batch every sink acknowledged: the checkpoint
+    /// (authority), then the source's group offsets (a mirror).
     async fn commit(
         &mut self,
         batch_id: u64,

@@ -31,7 +31,7 @@ use crate::dead_letter::DeadLetterSink;
 use crate::error::EngineError;
 use crate::latency::LatencyRecorder;
 use crate::report::{BatchReport, Reporter};
-use crate::source::{ranges_of, OffsetRanges, RawRecord, Source, SourceError};
+use crate::source::{ranges_of, OffsetRanges, RawRecord, Source};
 use crate::sql::SqlEngine;
 use crate::trigger::Trigger;
 
@@ -69,8 +69,7 @@ struct Admitted {
 pub struct Pipeline {
     spec: PipelineSpec,
     source: Box<dyn Source>,
-    /// Steps 3–5; a field of its own so that the source can collect the
-    /// next batch while it runs.
+    /// Steps 3–5.
     executor: Executor,
     checkpoint: Checkpoint,
     next_batch_id: u64,
@@ -136,22 +135,15 @@ impl Pipeline {
             summary.add(&report);
             reporter.batch_done(&report);
         }
-        // The next batch, when it was collected while the last one ran.
-        let mut collected: Option<Result<Option<Vec<RawRecord>>, SourceError>> = None;
         loop {
             if *shutdown.borrow() {
                 break;
             }
             // 1. Collect and admit.
-            let records = match collected.take() {
-                Some(next) => next?,
-                None => {
-                    let close = self.spec.trigger.close_from(Instant::now());
-                    tokio::select! {
-                        next = self.source.next_batch(self.spec.max_records, close) => next?,
-                        _ = shutdown.changed() => break,
-                    }
-                }
+            let close = self.spec.trigger.close_from(Instant::now());
+            let records = tokio::select! {
+                next = self.source.next_batch(self.spec.max_records, close) => next?,
+                _ = shutdown.changed() => break,
             };
             let Some(records) = records else { break };
             let admitted = self.admit(records).await?;
@@ -178,21 +170,14 @@ impl Pipeline {
                 plan_ms = planning.elapsed().as_secs_f64() * 1e3,
                 "batch planned"
             );
-            // 3–5 for this batch while the source collects the next one
-            // (Kafka reads only: it is admitted and planned after this
-            // batch committed), then 6.
-            let started = Instant::now();
-            let close = self.spec.trigger.close_from(started);
-            let (executed, next) = tokio::join!(
-                self.executor.execute(batch_id, &records, write_time),
-                self.source.next_batch(self.spec.max_records, close),
-            );
-            let report = self
-                .commit(batch_id, &records, write_time, executed?, false, started)
-                .await?;
+            // 3–6. Process and commit. The source is not read meanwhile:
+            // a consumer polled mid-batch would answer a rebalance and hand
+            // its partitions over while this batch is in flight, and the new
+            // owner would replay it beside this one. Rejoining only between
+            // batches is what fences a partition's previous owner.
+            let report = self.process(batch_id, records, write_time, false).await?;
             summary.add(&report);
             reporter.batch_done(&report);
-            collected = Some(self.top_up(next, close).await);
         }
         summary.lost = self.lost;
         summary.duration = started.elapsed();
@@ -270,6 +255,23 @@ impl Pipeline {
     /// partition mid-batch) is handed back in `taken_over` to be replayed
     /// first; the records it covers are dropped here.
     async fn admit(&mut self, mut records: Vec<RawRecord>) -> Result<Admitted, EngineError> {
+        if let Some(assigned) = self.source.assignment() {
+            // A partition that left this instance may come back exactly
+            // where it left (its other owner planned a batch and died before
+            // committing anything): forgetting it makes its return a first
+            // sight, which finds that plan. Records collected before it left
+            // belong to its new owner now, which reads them from the group
+            // offsets: processing them here too would race it.
+            self.expected.retain(|p, _| assigned.contains(p));
+            let before = records.len();
+            records.retain(|r| assigned.contains(&r.partition));
+            if records.len() < before {
+                tracing::info!(
+                    dropped = before - records.len(),
+                    "records of partitions revoked while they were collected are left to their new owner"
+                );
+            }
+        }
         records.sort_by_key(|r| (r.partition, r.offset));
         let mut first_of: BTreeMap<i32, i64> = BTreeMap::new();
         for r in &records {
@@ -376,28 +378,6 @@ impl Pipeline {
         Ok(())
     }
 
-    /// When this batch took longer than the trigger, the records that came
-    /// meanwhile join the next batch (they are already in the source's
-    /// buffer, so this does not wait) instead of waiting for one more.
-    async fn top_up(
-        &mut self,
-        next: Result<Option<Vec<RawRecord>>, SourceError>,
-        close: Instant,
-    ) -> Result<Option<Vec<RawRecord>>, SourceError> {
-        let mut records = match next? {
-            Some(records) if records.len() < self.spec.max_records => records,
-            other => return Ok(other),
-        };
-        let now = Instant::now();
-        if now > close {
-            let room = self.spec.max_records - records.len();
-            if let Some(more) = self.source.next_batch(room, now).await? {
-                records.extend(more);
-            }
-        }
-        Ok(Some(records))
-    }
-
     /// Steps 3–6 for one planned batch.
     async fn process(
         &mut self,
@@ -415,8 +395,8 @@ impl Pipeline {
             .await
     }
 
-    /// 6. Commit a batch every sink acknowledged: the checkpoint
-    /// (authority), then the source's group offsets (a mirror).
+    /// Step 6, for a batch every sink acknowledged: commit the checkpoint
+    /// (the authority), then the source's group offsets (a mirror).
     async fn commit(
         &mut self,
         batch_id: u64,

@@ -18,8 +18,6 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::config::{KafkaSourceConfig, StartingOffsets};
 
-/// How long a group-offset commit may hold a batch up (see `commit`).
-const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
 const METADATA_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Logs group membership changes, which explain pauses in the stream,
@@ -49,6 +47,18 @@ impl ConsumerContext for SourceContext {
                 tracing::info!(partitions = ?partitions(tpl), "partitions revoked")
             }
             Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+        }
+    }
+
+    /// The outcome of an asynchronous group-offset commit (see
+    /// `KafkaSource::commit`): a failure only delays the mirror.
+    fn commit_callback(
+        &self,
+        result: rdkafka::error::KafkaResult<()>,
+        offsets: &TopicPartitionList,
+    ) {
+        if let Err(e) = result {
+            tracing::warn!(partitions = ?partitions(offsets), error = %e, "group offset commit failed; the checkpoint has the batch");
         }
     }
 }
@@ -323,21 +333,15 @@ impl Source for KafkaSource {
             tpl.add_partition_offset(&self.topic, partition, Offset::Offset(range.end))
                 .map_err(|e| SourceError::Commit(super::client_error(&e)))?;
         }
-        // The group offsets only mirror the checkpoint, so a commit may not
-        // hold the pipeline up: librdkafka's synchronous commit can wait
-        // indefinitely when the coordinator goes away mid-request (a broker
-        // restart). Past the bound the pipeline goes on; the next batch's
-        // commit carries the partition's newer offset anyway.
-        let consumer = self.consumer.clone();
-        let commit = tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync));
-        match tokio::time::timeout(COMMIT_TIMEOUT, commit).await {
-            Ok(joined) => joined
-                .map_err(|e| SourceError::Commit(e.to_string()))?
-                .map_err(|e| SourceError::Commit(super::client_error(&e))),
-            Err(_) => Err(SourceError::Commit(format!(
-                "no answer from the group coordinator within {COMMIT_TIMEOUT:?}"
-            ))),
-        }
+        // The group offsets only mirror the checkpoint, so the commit is
+        // asynchronous: it never holds the pipeline up (a synchronous one can
+        // wait indefinitely when the coordinator goes away mid-request), and
+        // no second thread works the consumer while it rejoins its group.
+        // A commit that fails is logged by the context; the next batch's
+        // carries the partition's newer offset anyway.
+        self.consumer
+            .commit(&tpl, CommitMode::Async)
+            .map_err(|e| SourceError::Commit(super::client_error(&e)))
     }
 
     async fn fetch_ranges(&mut self, ranges: &OffsetRanges) -> Result<Vec<RawRecord>, SourceError> {

@@ -1,9 +1,7 @@
 //! Steps 3–5 of a planned batch: decode, transform and write, dead letters.
 //!
-//! They live apart from the loop because they touch neither the source nor
-//! the checkpoint: while they run, the loop collects the next batch from the
-//! source (the two borrow different parts of the pipeline), and only once
-//! they returned is the batch committed.
+//! They touch neither the source nor the checkpoint, so they live apart from
+//! the loop, which plans before them and commits after them.
 
 use std::collections::BTreeMap;
 

@@ -259,18 +259,8 @@ impl Pipeline {
             // A partition that left this instance may come back exactly
             // where it left (its other owner planned a batch and died before
             // committing anything): forgetting it makes its return a first
-            // sight, which finds that plan. Records collected before it left
-            // belong to its new owner now, which reads them from the group
-            // offsets: processing them here too would race it.
+            // sight, which re-reads its checkpoint and finds that plan.
             self.expected.retain(|p, _| assigned.contains(p));
-            let before = records.len();
-            records.retain(|r| assigned.contains(&r.partition));
-            if records.len() < before {
-                tracing::info!(
-                    dropped = before - records.len(),
-                    "records of partitions revoked while they were collected are left to their new owner"
-                );
-            }
         }
         records.sort_by_key(|r| (r.partition, r.offset));
         let mut first_of: BTreeMap<i32, i64> = BTreeMap::new();

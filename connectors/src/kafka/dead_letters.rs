@@ -112,37 +112,25 @@ impl KafkaDeadLetters {
             (Some(v), Some(limit)) if v.len() > limit => Some((&v[..limit], v.len().to_string())),
             _ => None,
         };
-        let mut headers = OwnedHeaders::new()
-            .insert(Header {
-                key: REASON,
-                value: Some(l.reason.as_str()),
-            })
-            .insert(Header {
-                key: DETAIL,
-                value: Some(detail.as_ref()),
-            })
-            .insert(Header {
-                key: SOURCE_TOPIC,
-                value: Some(self.source_topic.as_str()),
-            })
-            .insert(Header {
-                key: SOURCE_PARTITION,
-                value: Some(partition.as_str()),
-            })
-            .insert(Header {
-                key: SOURCE_OFFSET,
-                value: Some(offset.as_str()),
-            })
-            .insert(Header {
-                key: PIPELINE,
-                value: Some(self.pipeline.as_str()),
-            });
+        let mut fields = vec![
+            (REASON, l.reason.as_str()),
+            (DETAIL, detail.as_ref()),
+            (SOURCE_TOPIC, self.source_topic.as_str()),
+            (SOURCE_PARTITION, partition.as_str()),
+            (SOURCE_OFFSET, offset.as_str()),
+            (PIPELINE, self.pipeline.as_str()),
+        ];
         if let Some((_, original_length)) = &cut {
-            headers = headers.insert(Header {
-                key: VALUE_TRUNCATED,
-                value: Some(original_length.as_str()),
-            });
+            fields.push((VALUE_TRUNCATED, original_length.as_str()));
         }
+        let headers = fields
+            .into_iter()
+            .fold(OwnedHeaders::new(), |headers, (key, value)| {
+                headers.insert(Header {
+                    key,
+                    value: Some(value),
+                })
+            });
         let mut record: FutureRecord<'_, [u8], [u8]> =
             FutureRecord::to(&self.topic).headers(headers);
         if let Some(key) = &l.key {

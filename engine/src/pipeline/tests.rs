@@ -171,6 +171,47 @@ fn ranges(list: &[(i32, i64, i64)]) -> OffsetRanges {
         .collect()
 }
 
+/// The copy transform (`src` → an in-memory `out`) over `source`, its SQL
+/// file in `dir`, its checkpoint at `source.checkpoint_dir`.
+async fn copy_pipeline(
+    name: &str,
+    dir: &std::path::Path,
+    trigger: Trigger,
+    source: ScriptedSource,
+) -> (Pipeline, Arc<MemTable>) {
+    let sql = dir.join("copy.sql");
+    std::fs::write(
+        &sql,
+        "INSERT INTO out SELECT id, first_name AS name FROM src",
+    )
+    .unwrap();
+    let out_schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, true),
+        Field::new("name", DataType::Utf8, true),
+    ]));
+    let out = Arc::new(MemTable::try_new(out_schema, vec![vec![]]).unwrap());
+    let spec = PipelineSpec {
+        name: name.into(),
+        source_table: "src".into(),
+        schema: SourceSchema::users_created(),
+        max_records: 1_000,
+        trigger,
+        sql_files: vec![sql],
+        fail_on_data_loss: true,
+    };
+    let checkpoint = Checkpoint::open(source.checkpoint_dir.to_str().unwrap(), "t").unwrap();
+    let pipeline = Pipeline::new(
+        spec,
+        Box::new(source),
+        vec![("out".into(), out.clone() as _)],
+        checkpoint,
+        None,
+    )
+    .await
+    .unwrap();
+    (pipeline, out)
+}
+
 /// Runs the pipeline over `deliveries`; returns the reports, the ranges
 /// replays read, and the names written to the sink in order.
 async fn run(
@@ -194,17 +235,6 @@ async fn run_observed(
     asked_mid_batch: &Arc<std::sync::Mutex<Vec<bool>>>,
 ) -> (Vec<BatchReport>, Vec<OffsetRanges>, Vec<String>) {
     let dir = temp_dir(name);
-    let sql = dir.join("copy.sql");
-    std::fs::write(
-        &sql,
-        "INSERT INTO out SELECT id, first_name AS name FROM src",
-    )
-    .unwrap();
-    let out_schema = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Utf8, true),
-        Field::new("name", DataType::Utf8, true),
-    ]));
-    let out = Arc::new(MemTable::try_new(out_schema, vec![vec![]]).unwrap());
     let checkpoint_dir = dir.join("checkpoint");
     for plan in before_start {
         plan_elsewhere(&checkpoint_dir, plan).await.unwrap();
@@ -217,25 +247,7 @@ async fn run_observed(
         assignment: assignment.map(<[i32]>::to_vec),
         asked_mid_batch: asked_mid_batch.clone(),
     };
-    let spec = PipelineSpec {
-        name: name.into(),
-        source_table: "src".into(),
-        schema: SourceSchema::users_created(),
-        max_records: 1_000,
-        trigger,
-        sql_files: vec![sql],
-        fail_on_data_loss: true,
-    };
-    let checkpoint = Checkpoint::open(checkpoint_dir.to_str().unwrap(), "t").unwrap();
-    let mut pipeline = Pipeline::new(
-        spec,
-        Box::new(source),
-        vec![("out".into(), out.clone() as _)],
-        checkpoint,
-        None,
-    )
-    .await
-    .unwrap();
+    let (mut pipeline, out) = copy_pipeline(name, &dir, trigger, source).await;
     let mut reports = Collect(Vec::new());
     let (_stop, stopped) = watch::channel(false);
     pipeline.run(&mut reports, stopped).await.unwrap();
@@ -507,17 +519,6 @@ async fn a_write_time_floor_far_ahead_of_the_clock_stops_the_job_naming_the_part
         format!(r#"{{"committed_end":4,"write_time_end":{year_ahead},"pending":null}}"#),
     )
     .unwrap();
-    let sql = dir.join("copy.sql");
-    std::fs::write(
-        &sql,
-        "INSERT INTO out SELECT id, first_name AS name FROM src",
-    )
-    .unwrap();
-    let out_schema = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Utf8, true),
-        Field::new("name", DataType::Utf8, true),
-    ]));
-    let out = Arc::new(MemTable::try_new(out_schema, vec![vec![]]).unwrap());
     let source = ScriptedSource {
         deliveries: vec![Delivery {
             other: None,
@@ -529,25 +530,7 @@ async fn a_write_time_floor_far_ahead_of_the_clock_stops_the_job_naming_the_part
         assignment: Some(vec![3]),
         asked_mid_batch: Arc::default(),
     };
-    let spec = PipelineSpec {
-        name: "clock-jump".into(),
-        source_table: "src".into(),
-        schema: SourceSchema::users_created(),
-        max_records: 1_000,
-        trigger: CONTINUOUS,
-        sql_files: vec![sql],
-        fail_on_data_loss: true,
-    };
-    let checkpoint = Checkpoint::open(checkpoint_dir.to_str().unwrap(), "t").unwrap();
-    let mut pipeline = Pipeline::new(
-        spec,
-        Box::new(source),
-        vec![("out".into(), out.clone() as _)],
-        checkpoint,
-        None,
-    )
-    .await
-    .unwrap();
+    let (mut pipeline, out) = copy_pipeline("clock-jump", &dir, CONTINUOUS, source).await;
     let (_stop, stopped) = watch::channel(false);
     let err = pipeline
         .run(&mut Collect(Vec::new()), stopped)

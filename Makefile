@@ -84,7 +84,7 @@ bench: prereqs-demo up
 ## The long fault tests: kill -9 five times in a 200,000-record run, minutes
 ## of idleness, longer outages (tests/faults.rs; the short version is in `test`).
 chaos: up
-	CHAOS=1 $(CARGO) test --test faults -- --nocapture
+	CHAOS=1 $(CARGO) test --test faults --test fencing -- --nocapture
 
 ## Only the security tests (TLS/SASL/passwords/identifiers): they start their own secured
 ## stack instance (stack/secure-stack.sh: ports 29092/29093, 29042/27000/27199).

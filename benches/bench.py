@@ -200,20 +200,30 @@ class Bench:
         r = self.ceiling(f"ceiling_{when}_{self.run_id}", self.a.records, *self.best)
         self.results[f"ceiling_{when}"] = r
 
-    def step_ember(self, label="ember", binary=None):
+    def step_ember(self, label="ember", binary=None, scrape_metrics=False):
+        """One available-now run. With `scrape_metrics`, the run serves its metrics
+        (`--metrics 127.0.0.1:0`) and a scraper GETs /metrics and /metrics.json once a
+        second, as a Prometheus with a 1 s interval and an open dashboard would."""
         binary = binary or self.a.ember
         table = f"{label}_{self.run_id}"
         self.create_table(table)
         env = self.ember_env(self.topic, table, f"bench-{label}-{self.run_id}")
-        log(f"{label}: ember run --trigger available-now ({binary})")
+        args = [binary, "run", "pipelines/users.toml", "--trigger", "available-now", "--summary-json"]
+        if scrape_metrics:
+            args += ["--metrics", "127.0.0.1:0"]
+        log(f"{label}: {' '.join(args[1:])} ({binary})")
         first = {}
+        scraper = Scraper() if scrape_metrics else None
 
         def on_line(t, line):
             if line.startswith("batch") and "first" not in first:
                 first["first"] = t
+            if scraper and line.strip().startswith("metrics http://"):
+                scraper.start(line.strip().removeprefix("metrics http://").split("/")[0])
 
-        c = Child([binary, "run", "pipelines/users.toml", "--trigger", "available-now",
-                   "--summary-json"], env=env, on_line=on_line).wait(3600)
+        c = Child(args, env=env, on_line=on_line).wait(3600)
+        if scraper:
+            scraper.stop()
         if c.returncode != 0:
             raise RuntimeError(f"ember run failed:\n{c.stderr_tail()}")
         s = c.last_json()
@@ -233,6 +243,10 @@ class Bench:
             "batches": s["batches"],
             "landed": landed,
         }
+        if scraper:
+            r["scrapes"] = scraper.scrapes
+            if scraper.scrapes == 0:
+                raise RuntimeError(f"{label}: /metrics was never scraped")
         log(f"{label}: {r['rows']:,} rows in {c.wall:.1f} s = {r['rows_per_sec']:,.0f} rows/s, "
             f"{r['cpu_seconds']:.1f} CPU-s, peak RSS {r['peak_rss_mb']:.0f} MB, "
             f"first batch after {r['first_batch_seconds']} s")
@@ -322,6 +336,14 @@ class Bench:
             ratios["ember_vs_best_ceiling"] = e["rows_per_sec"] / best
         if e and "spark" in res:
             ratios["ember_vs_spark"] = e["rows_per_sec"] / res["spark"]["rows_per_sec"]
+        others = {o["engine"]: o for o in res.get("other_builds", [])}
+        if e and "ember_metrics" in others:
+            # Served and scraped vs the mean of the plain runs before and after it.
+            plain = [e] + [others[k] for k in ("ember_again",) if k in others]
+            mean = lambda key: sum(p[key] for p in plain) / len(plain)
+            m = others["ember_metrics"]
+            ratios["metrics_throughput_vs_plain"] = m["rows_per_sec"] / mean("rows_per_sec")
+            ratios["metrics_cpu_vs_plain"] = m["cpu_seconds"] / mean("cpu_seconds")
         res["ratios"] = ratios
         out = HERE / "results"
         out.mkdir(exist_ok=True)
@@ -457,6 +479,34 @@ def results_markdown(res, json_name, png_name):
     return "\n".join(lines)
 
 
+class Scraper:
+    """GETs /metrics and /metrics.json once a second on a thread of its own."""
+
+    def __init__(self):
+        self.scrapes = 0
+        self._stop = threading.Event()
+        self._thread = None
+
+    def start(self, address):
+        def loop():
+            import urllib.request
+            while not self._stop.wait(1.0):
+                try:
+                    for path in ("/metrics", "/metrics.json"):
+                        with urllib.request.urlopen(f"http://{address}{path}", timeout=5) as r:
+                            r.read()
+                    self.scrapes += 1
+                except OSError:
+                    pass  # the run is over or not serving yet
+        self._thread = threading.Thread(target=loop, daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+
+
 def parse_sweep(text):
     out = []
     for part in text.split(","):
@@ -483,6 +533,9 @@ def main():
     p.add_argument("--also-ember", action="append", default=[], metavar="LABEL=PATH",
                    help="another ember binary (say, another build profile) run on the same topic "
                         "right after the main one, between the two ceiling runs")
+    p.add_argument("--with-metrics", action="store_true",
+                   help="run Ember twice more, with its metrics served and scraped every second "
+                        "(ember_metrics) and without (ember_again), for the metrics' overhead")
     p.add_argument("--skip-spark", action="store_true")
     p.add_argument("--skip-latency", action="store_true")
     a = p.parse_args()
@@ -497,6 +550,9 @@ def main():
         for other in a.also_ember:
             label, _, path = other.partition("=")
             b.step_ember(f"ember_{re.sub(r'[^a-z0-9]', '_', label.lower())}", path)
+        if a.with_metrics:
+            b.step_ember("ember_metrics", scrape_metrics=True)
+            b.step_ember("ember_again")
         b.step_ceiling("after")
         if not a.skip_spark:
             b.step_spark()

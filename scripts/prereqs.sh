@@ -7,7 +7,8 @@
 #   up    Java 17 (Kafka 4 and Cassandra 5.0), Maven (downloads their jars once), Python 3
 #   demo  up + Rust at the workspace's rust-version, cmake, a C and a C++ compiler, pkg-config,
 #         and the headers the bundled librdkafka build includes (curl, sasl, openssl, zlib)
-#   test  demo + Python venv (Airflow, moto), Go (docker compose, fake-gcs-server), openssl
+#   test  demo + Python venv (Airflow, moto), Go (docker compose, fake-gcs-server), openssl,
+#         chromium (the dashboard test, headless)
 #
 # Missing Debian packages are installed with apt-get when this runs as root or with
 # passwordless sudo (as .ci/run does); otherwise, or with EMBER_PREREQS_NO_INSTALL=1, it stops
@@ -80,7 +81,8 @@ check_build() {
     check_tool "${CC:-cc}" "librdkafka, zstd and the other C dependencies" gcc
     check_tool c++ "the librdkafka CMake project (it enables C++)" g++
     check_tool pkg-config "openssl-sys to find OpenSSL" pkg-config
-    # librdkafka 2.12 includes curl/curl.h even with curl off (shared/notes/rust-deps.md).
+    # librdkafka 2.12 includes curl/curl.h even with curl off (an upstream #ifdef on a
+    # #cmakedefine01 macro in its CMake build).
     check_header curl/curl.h "librdkafka's CMake build, even with its curl feature off" libcurl4-openssl-dev
     check_header sasl/sasl.h "librdkafka's SASL/GSSAPI support" libsasl2-dev
     check_header openssl/ssl.h "TLS in librdkafka, the Cassandra driver and the HTTP client" libssl-dev
@@ -123,6 +125,9 @@ check_test() {
     command -v go >/dev/null ||
         lack "go not found (the tests build docker compose and fake-gcs-server from the Go module proxy): install Go 1.24+ from https://go.dev/dl and put its bin on PATH"
     check_tool openssl "the security tests' certificates" openssl
+    # Debian's package, driven over the DevTools protocol; nothing downloads a browser.
+    [[ -x ${CHROMIUM:-/usr/bin/chromium} ]] ||
+        lack "chromium not found (tests/observability.rs loads the dashboard in it, headless)" chromium
 }
 
 check_stack

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use ember_connectors::cassandra::{validate_identifier, validate_replication, CassandraSinkConfig};
-use ember_connectors::kafka::{DeadLetterConfig, KafkaSourceConfig};
+use ember_connectors::cassandra::CassandraSinkConfig;
+use ember_connectors::kafka::{DeadLetterConfig, KafkaSourceConfig, TopicName};
 use ember_connectors::secret::{self, Secret};
 use ember_engine::{MaxWriteTimeSkew, PipelineSpec, Trigger};
 use serde::Deserialize;
@@ -52,6 +52,19 @@ pub struct PipelineConfig {
     /// partitions (README, "Write times and clock jumps").
     #[serde(default)]
     pub max_write_time_skew: MaxWriteTimeSkew,
+    /// Stop once this many records in a row failed a transform or were
+    /// rejected by a sink (default 100; 0: never). Within a batch, "every
+    /// row fails" already stops the job; this catches a broken transform
+    /// or sink when batches hold one record (a short trigger at a low
+    /// rate), which would otherwise dead-letter every record one by one.
+    #[serde(default = "default_max_consecutive_failures")]
+    pub max_consecutive_failures: usize,
+    /// Serve `/metrics`, `/progress`, `/health/live`, `/health/ready` and
+    /// the dashboard at `/` on this address (`"127.0.0.1:9400"`; port 0
+    /// picks a free one, printed at start). Off when absent; `ember run
+    /// --metrics ADDR` overrides it.
+    #[serde(default)]
+    pub metrics_address: Option<std::net::SocketAddr>,
     /// Where records that cannot be processed go.
     #[serde(default)]
     pub dead_letter: DeadLetterConfig,
@@ -83,21 +96,22 @@ impl LoadedPipeline {
     pub fn load(file: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("cannot read pipeline file {}", file.display()))?;
+        let mut table: toml::Table =
+            toml::from_str(&text).map_err(|e| toml_error(file, &text, None, &e))?;
         // Parse the file alone first, so its own mistakes are reported with
         // their line.
         let mut config: PipelineConfig =
-            toml::from_str(&text).map_err(|e| toml_error(file, &text, &e))?;
-        let mut table: toml::Table =
-            toml::from_str(&text).map_err(|e| toml_error(file, &text, &e))?;
+            toml::from_str(&text).map_err(|e| toml_error(file, &text, Some(&table), &e))?;
         let overrides = apply_env(&mut table, env)?;
         if !overrides.is_empty() {
             let vars: Vec<&str> = overrides.iter().map(|o| o.var.as_str()).collect();
-            config = PipelineConfig::deserialize(table).map_err(|e| {
+            config = PipelineConfig::deserialize(table.clone()).map_err(|e| {
                 anyhow::anyhow!(
-                    "{}: after applying {}: {}",
+                    "{}: after applying {}: {}{}",
                     file.display(),
                     vars.join(", "),
-                    e.message()
+                    key_prefix(&table, &e),
+                    suggest::with_suggestion(e.message())
                 )
             })?;
         }
@@ -111,6 +125,7 @@ impl LoadedPipeline {
             }
         }
         resolve_secrets(file, base, &mut config)?;
+        resolve_default_names(file, &mut config)?;
         let loaded = LoadedPipeline {
             file: file.to_path_buf(),
             config,
@@ -124,27 +139,22 @@ impl LoadedPipeline {
         let c = &self.config;
         let at =
             |what: &str, msg: String| anyhow::anyhow!("{}: {what}: {msg}", self.file.display());
-        if c.source.kind != "kafka" {
-            bail!(at(
-                "[source] type",
-                format!("{:?} is not supported (only \"kafka\")", c.source.kind)
-            ));
-        }
-        if c.source.format != "json" {
-            bail!(at(
-                "[source] format",
-                format!("{:?} is not supported (only \"json\")", c.source.format)
-            ));
-        }
         if c.source.max_records == 0 {
             bail!(at("[source] max_records", "must be at least 1".into()));
         }
-        validate_topic(&c.source.topic).map_err(|e| at("[source] topic", e))?;
+        if c.source.max_bytes.0 == 0 {
+            bail!(at(
+                "[source] max_bytes",
+                "must be at least 1 byte (e.g. \"64MiB\")".into()
+            ));
+        }
+        // Names, durations, `type` and `format` were parsed into their
+        // types when the file was read; what is left are relations between
+        // keys and facts outside the file.
         c.source
             .security
             .validate()
-            .map_err(|e| at("[source.security]", e))?;
-        validate_topic(&self.dead_letter_topic()).map_err(|e| at("[dead_letter] topic", e))?;
+            .map_err(|e| at("[source.security]", e.to_string()))?;
         if c.dead_letter.replication_factor.is_some_and(|r| r < 1) {
             bail!(at(
                 "[dead_letter] replication_factor",
@@ -154,23 +164,14 @@ impl LoadedPipeline {
         c.source
             .schema
             .validate()
-            .map_err(|e| at("[source] schema", e))?;
+            .map_err(|e| at("[source] schema", e.to_string()))?;
         if c.sinks.is_empty() {
             bail!(at("[sinks]", "the pipeline has no sinks".into()));
         }
         for (name, sink) in &c.sinks {
             let key = format!("[sinks.{name}]");
-            if sink.kind != "cassandra" {
-                bail!(at(
-                    &key,
-                    format!("type {:?} is not supported (only \"cassandra\")", sink.kind)
-                ));
-            }
-            validate_identifier("keyspace", &sink.keyspace).map_err(|e| at(&key, e))?;
-            validate_identifier("table", sink.table.as_deref().unwrap_or(name))
-                .map_err(|e| at(&key, e))?;
-            validate_replication(&sink.replication).map_err(|e| at(&key, e))?;
-            sink.validate_security().map_err(|e| at(&key, e))?;
+            sink.validate_security()
+                .map_err(|e| at(&key, e.to_string()))?;
         }
         for sql in &c.sql {
             if !sql.is_file() {
@@ -189,13 +190,14 @@ impl LoadedPipeline {
             .unwrap_or_else(|| format!("ember-{}", self.config.name))
     }
 
-    /// The dead-letter topic: configured, or `<source topic>.dlq`.
-    pub fn dead_letter_topic(&self) -> String {
+    /// The dead-letter topic: configured, or `<source topic>.dlq` (filled
+    /// in by [`LoadedPipeline::load`]).
+    pub fn dead_letter_topic(&self) -> &TopicName {
         self.config
             .dead_letter
             .topic
-            .clone()
-            .unwrap_or_else(|| format!("{}.dlq", self.config.source.topic))
+            .as_ref()
+            .expect("LoadedPipeline::load sets the dead-letter topic")
     }
 
     /// The checkpoint location: configured, or per consumer group.
@@ -239,7 +241,10 @@ impl LoadedPipeline {
             name: c.name.clone(),
             source_table: c.source.table.clone(),
             schema: c.source.schema.clone(),
-            max_records: c.source.max_records,
+            bounds: ember_engine::BatchBounds {
+                max_records: c.source.max_records,
+                max_bytes: c.source.max_bytes.0,
+            },
             trigger: trigger.unwrap_or(c.trigger),
             sql_files: c.sql.clone(),
             fail_on_data_loss: c.source.fail_on_data_loss,
@@ -247,20 +252,28 @@ impl LoadedPipeline {
     }
 }
 
-/// Kafka's rule: 1–249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
-pub fn validate_topic(topic: &str) -> std::result::Result<(), String> {
-    let ok = !topic.is_empty()
-        && topic.len() <= 249
-        && topic != "."
-        && topic != ".."
-        && topic
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("{topic:?} is not a valid Kafka topic name"))
+/// Names that default to other names are parsed here, once, so that a
+/// default that is not a valid name fails at load with the key it stands
+/// for: the dead-letter topic (`<source topic>.dlq`, which may pass Kafka's
+/// 249 characters) and each sink's table (the sink's name).
+fn resolve_default_names(file: &Path, config: &mut PipelineConfig) -> Result<()> {
+    let at =
+        |key: &str, e: &dyn std::fmt::Display| anyhow::anyhow!("{}: {key}: {e}", file.display());
+    if config.dead_letter.topic.is_none() {
+        let topic = config
+            .source
+            .topic
+            .dead_letters()
+            .map_err(|e| at("[dead_letter] topic", &e))?;
+        config.dead_letter.topic = Some(topic);
     }
+    for (name, sink) in config.sinks.iter_mut() {
+        let table = sink
+            .table_name(name)
+            .map_err(|e| at(&format!("[sinks.{name}] table"), &e))?;
+        sink.table = Some(table);
+    }
+    Ok(())
 }
 
 /// Relative key/certificate paths are relative to the pipeline file;
@@ -324,16 +337,67 @@ fn resolve_secrets(file: &Path, base: &Path, config: &mut PipelineConfig) -> Res
     Ok(())
 }
 
-/// `file:line:col: message` for a TOML error.
-fn toml_error(file: &Path, text: &str, e: &toml::de::Error) -> anyhow::Error {
+/// `file:line:col: key: message` for a TOML error. `parsed` is the file
+/// as a table, when it is valid TOML: the key is found there.
+fn toml_error(
+    file: &Path,
+    text: &str,
+    parsed: Option<&toml::Table>,
+    e: &toml::de::Error,
+) -> anyhow::Error {
+    // An error from the text has a span but no key path; deserializing the
+    // same document from its table gives the path (and no span).
+    let key = parsed
+        .and_then(|table| PipelineConfig::deserialize(table.clone()).err())
+        .map(|e2| key_prefix(parsed.expect("checked"), &e2))
+        .unwrap_or_default();
     match e.span() {
         Some(span) => {
             let before = &text[..span.start.min(text.len())];
             let line = before.matches('\n').count() + 1;
             let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-            anyhow::anyhow!("{}:{line}:{col}: {}", file.display(), e.message())
+            anyhow::anyhow!(
+                "{}:{line}:{col}: {key}{}",
+                file.display(),
+                suggest::with_suggestion(e.message())
+            )
         }
-        None => anyhow::anyhow!("{}: {}", file.display(), e.message()),
+        None => anyhow::anyhow!(
+            "{}: {key}{}",
+            file.display(),
+            suggest::with_suggestion(e.message())
+        ),
+    }
+}
+
+/// `"[sinks.out] keyspace: "`, `"[source]: "`, `"trigger: "`: the key a
+/// deserialization error is about, in the notation of the README, or `""`.
+///
+/// toml keeps an error's key path private (`toml::de::Error` has no
+/// accessor); its `Display` prints the path as a last line ``in `a.b.c` ``
+/// when the error has no span, which is the case for errors from
+/// deserializing a `toml::Table`. This is the one place Ember reads it.
+fn key_prefix(table: &toml::Table, e: &toml::de::Error) -> String {
+    let shown = e.to_string();
+    let Some(path) = shown
+        .lines()
+        .last()
+        .and_then(|l| l.strip_prefix("in `"))
+        .and_then(|l| l.strip_suffix('`'))
+    else {
+        return String::new();
+    };
+    let keys: Vec<&str> = path.split('.').collect();
+    let mut node = Some(table);
+    for k in &keys {
+        node = node.and_then(|t| t.get(*k)).and_then(toml::Value::as_table);
+    }
+    match (node, keys.split_last()) {
+        // The path names a section: `[sinks.out]`.
+        (Some(_), _) => format!("[{path}]: "),
+        (None, Some((last, []))) => format!("{last}: "),
+        (None, Some((last, parents))) => format!("[{}] {last}: ", parents.join(".")),
+        (None, None) => String::new(),
     }
 }
 
@@ -418,5 +482,13 @@ fn typed_value(existing: Option<&toml::Value>, raw: &str) -> toml::Value {
     }
 }
 
+fn default_max_consecutive_failures() -> usize {
+    100
+}
+
+mod suggest;
+
+#[cfg(test)]
+mod reference;
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,7 @@
 # Apache Cassandra 5.0.9 as plain local processes on 127.0.0.1 -- no Docker engine on our
 # machines. Jars come from Maven Central through one pom per service (their classpaths
 # conflict) into a git-ignored cache; data, logs, pid files and generated configs live in a
-# git-ignored runtime dir. See stack/README.md and /work/shared/notes/local-stack.md.
+# git-ignored runtime dir. See stack/README.md.
 #
 #   stack.sh up|start [kafka|cassandra...]    start (default: both) and wait until healthy
 #   stack.sh down|stop [kafka|cassandra...]   SIGTERM, SIGKILL after 30 s
@@ -97,7 +97,7 @@ jars_ready() {
   [[ -f $stamp && $(<"$stamp") == "$pom_hash" ]]
 }
 
-# What the first start downloads, as measured here (shared/notes/local-stack.md).
+# What the first start downloads, as measured on a 2-core machine (2026-11-25).
 download_size() {
   case $1 in
     kafka) echo "47 jars, ~44 MB" ;;

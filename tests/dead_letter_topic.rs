@@ -140,16 +140,7 @@ fn the_dead_letter_replication_factor_is_a_setting() {
     create_topic(&names.topic, 1);
     let mut env = names.env();
     env.push(("EMBER_DEAD_LETTER__REPLICATION_FACTOR".into(), "2".into()));
-    let pipeline = users_pipeline();
-    let out = ember(
-        &[
-            "run",
-            pipeline.to_str().unwrap(),
-            "--trigger",
-            "available-now",
-        ],
-        &env,
-    );
+    let out = run_available_now_output(&env);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains(&format!("{}.dlq", names.topic)), "{stderr}");

@@ -257,6 +257,39 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
     println!("kill test: {kills} kills; expected {n} rows, found {n}");
 }
 
+/// The address a job started with `--metrics 127.0.0.1:0` printed.
+fn metrics_address(job: &Job) -> String {
+    let start = Instant::now();
+    loop {
+        let printed = job.stdout();
+        if let Some(address) = printed
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("metrics http://"))
+            .and_then(|rest| rest.split('/').next())
+        {
+            return address.to_string();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no metrics address printed:\n{printed}\n{}",
+            tail(&job.stderr())
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The value of metric `name` for the `created_users` sink, from the
+/// Prometheus text of `/metrics` (the observability tests parse it with
+/// prometheus_client; one sample is enough here).
+fn sink_metric(address: &str, name: &str) -> f64 {
+    let (status, text) = http_get(address, "/metrics");
+    assert_eq!(status, 200, "{text}");
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains("sink=\"created_users\""))
+        .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} for created_users in:\n{text}"))
+}
+
 #[test]
 fn cassandra_down_for_20_s_is_waited_out() {
     let _serial = serial();
@@ -275,7 +308,19 @@ fn cassandra_down_for_20_s_is_waited_out() {
     ));
     create_topic(&names.topic, 4);
     let rt = runtime();
-    let mut job = Job::run("cdown", &env);
+    let pipeline = users_pipeline();
+    let mut job = Job::start(
+        "cdown",
+        &[
+            "run",
+            pipeline.to_str().unwrap(),
+            "--summary-json",
+            "--metrics",
+            "127.0.0.1:0",
+        ],
+        &env,
+    );
+    let metrics = metrics_address(&job);
     let producer = produce_in_background(&names.topic, 4, n, seed, rate);
     rt.block_on(async {
         let session = session().await;
@@ -289,7 +334,14 @@ fn cassandra_down_for_20_s_is_waited_out() {
     stack_sh(&["down", "cassandra"]);
     let down_at = Instant::now();
     let before = committed(&names.group, &names.topic, 4);
+    let requests_before = sink_metric(&metrics, "ember_sink_requests_total");
     std::thread::sleep(Duration::from_secs(20).saturating_sub(down_at.elapsed()));
+    // The outage shows on /metrics while it lasts: the writes are retried.
+    assert!(
+        sink_metric(&metrics, "ember_sink_retries_total") > 0.0,
+        "retries counted during the outage"
+    );
+    assert!(sink_metric(&metrics, "ember_sink_requests_total") > requests_before);
     let after = committed(&names.group, &names.topic, 4);
     assert_eq!(
         before, after,
@@ -515,8 +567,11 @@ fn sigterm_and_sigint_finish_the_batch_in_flight_and_exit_0() {
         assert!(job.stdout().contains("done:"), "{}", job.stdout());
     }
     // A second signal does not wait for the batch: exit 130 at once,
-    // nothing of the batch committed; the next start replays it.
-    let mut job = Job::run("sigterm-twice", &env);
+    // nothing of the batch committed; the next start replays it. One large
+    // batch (all that waits, up to 60,000 records) is seconds in flight: a
+    // 5,000-row one was seen to finish, and the run to exit 0, between the
+    // rows appearing and the signals arriving.
+    let mut job = Job::run("sigterm-twice", &job_env(&names, n));
     let committed_before = committed_total(&names, 4);
     let start = Instant::now();
     while rt.block_on(count_rows(&session, &names.keyspace)) <= committed_before {
@@ -526,10 +581,12 @@ fn sigterm_and_sigint_finish_the_batch_in_flight_and_exit_0() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    job.signal("TERM");
-    std::thread::sleep(Duration::from_millis(50));
+    // Back to back, from one shell: a clean exit 0 before the second one
+    // arrives would not test the second signal at all. Both handlers keep
+    // their signal, so the second is seen even when it lands before the
+    // first is handled.
     let sent = Instant::now();
-    job.signal("INT");
+    job.signal_twice("TERM", "INT");
     let status = job.wait(Duration::from_secs(5)).expect("exits at once");
     println!(
         "second signal: exit {:?} after {} ms",

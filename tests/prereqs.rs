@@ -183,6 +183,17 @@ fn go_is_needed_by_the_tests_only() {
 }
 
 #[test]
+fn chromium_is_needed_by_the_tests_only() {
+    let missing = [("CHROMIUM", "/nonexistent/chromium")];
+    assert!(prereqs("demo", &real_path(), &missing).ok);
+    assert_missing(
+        &prereqs("test", &real_path(), &missing),
+        "chromium not found",
+        Some("chromium"),
+    );
+}
+
+#[test]
 fn each_missing_header_is_named_with_its_package() {
     let dir = scratch("cc");
     let cc = script(&dir, "cc", "exec gcc -nostdinc \"$@\"");

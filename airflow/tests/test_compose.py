@@ -183,6 +183,14 @@ def host_ports(service: dict) -> list:
     return ports
 
 
+def test_ember_health_is_its_ready_endpoint(services):
+    ember = services["ember"]
+    assert environment(ember)["EMBER_METRICS_ADDRESS"].endswith(":9400")
+    test = " ".join(ember["healthcheck"]["test"])
+    assert "/dev/tcp/127.0.0.1/9400" in test and "GET /health/ready" in test, test
+    assert 9400 in host_ports(ember)
+
+
 def test_host_ports_do_not_collide(services):
     seen = {}
     for name, service in services.items():

@@ -15,13 +15,15 @@ fn decode(c: &mut Criterion) {
     group.throughput(Throughput::Elements(BATCH as u64));
     group.bench_function("users_20k/records", |b| {
         b.iter(|| {
-            let decoded = decoder.decode(&input);
+            let decoded = decoder.decode(&input).expect("decode");
             assert_eq!(decoded.batch.num_rows(), BATCH);
             decoded
         })
     });
     group.throughput(Throughput::Bytes(bytes as u64));
-    group.bench_function("users_20k/bytes", |b| b.iter(|| decoder.decode(&input)));
+    group.bench_function("users_20k/bytes", |b| {
+        b.iter(|| decoder.decode(&input).expect("decode"))
+    });
     group.finish();
 }
 

@@ -15,6 +15,7 @@ fn encode(c: &mut Criterion) {
                 .map(|p| Some(p.as_slice()))
                 .collect::<Vec<_>>(),
         )
+        .expect("decode")
         .batch;
     // The sink's input: the table's columns in its order.
     let columns = CREATED_USERS
@@ -37,7 +38,7 @@ fn encode(c: &mut Criterion) {
             buffer.clear();
             table
                 .encoder()
-                .encode(&input, 0, &mut buffer)
+                .encode(&input, ember_engine::WriteTime::default(), &mut buffer)
                 .expect("encode")
         })
     });

@@ -30,7 +30,7 @@ fn pipeline(c: &mut Criterion) {
     group.bench_function("decode_sql_encode_20k", |b| {
         b.to_async(&runtime).iter(|| async {
             let input: Vec<Option<&[u8]>> = records.iter().map(|p| Some(p.as_slice())).collect();
-            let decoded = decoder.decode(&input);
+            let decoded = decoder.decode(&input).expect("decode");
             let written = engine
                 .run(batch_context(1, decoded.batch))
                 .await

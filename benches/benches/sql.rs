@@ -15,7 +15,7 @@ fn sql(c: &mut Criterion) {
     let decoder = JsonDecoder::new(spec.schema.clone());
     let records = payloads(42, BATCH);
     let input: Vec<Option<&[u8]>> = records.iter().map(|p| Some(p.as_slice())).collect();
-    let batch = decoder.decode(&input).batch;
+    let batch = decoder.decode(&input).expect("decode").batch;
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let plan = || async {
         let sink: Arc<dyn TableProvider> = Arc::new(DiscardTable::created_users());

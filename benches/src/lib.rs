@@ -23,7 +23,7 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use ember::config::LoadedPipeline;
 use ember::ingest::generator::UserGenerator;
 use ember_connectors::cassandra::RowEncoder;
-use ember_engine::{BatchContext, PipelineSpec};
+use ember_engine::{BatchContext, PipelineSpec, WriteTime};
 use futures::StreamExt;
 
 /// Records per batch in the stage benchmarks: the default `max_records`.
@@ -178,7 +178,11 @@ impl DataSink for DiscardSink {
             buffer.clear();
             let n = self
                 .encoder
-                .encode(&part, batch.write_time_micros + rows as i64, &mut buffer)
+                .encode(
+                    &part,
+                    batch.write_time.after_rows(rows as usize),
+                    &mut buffer,
+                )
                 .map_err(|e| DataFusionError::External(Box::new(e)))?;
             self.bytes.fetch_add(n as u64, Ordering::Relaxed);
             rows += part.num_rows() as u64;
@@ -192,6 +196,6 @@ pub fn batch_context(batch_id: u64, input: RecordBatch) -> BatchContext {
     BatchContext {
         batch_id,
         input,
-        write_time_micros: 1_700_000_000_000_000 + batch_id as i64 * 1_000_000,
+        write_time: WriteTime::from_micros(1_700_000_000_000_000 + batch_id as i64 * 1_000_000),
     }
 }

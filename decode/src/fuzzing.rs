@@ -116,7 +116,7 @@ pub fn schema_from_bytes(bytes: &[u8]) -> SourceSchema {
 ///    identical cells, the same reject reasons (details are worded anew).
 pub fn check(spec: &SourceSchema, payloads: &[Option<&[u8]>]) {
     let decoder = JsonDecoder::new(spec.clone());
-    let batch = decoder.decode(payloads);
+    let batch = decoder.decode(payloads).unwrap_or_else(|e| panic!("{e}"));
     check_accounting(&decoder, payloads, &batch);
     check_rows(spec, payloads, &batch);
     check_same_as_reference(spec, payloads, &batch);
@@ -133,7 +133,9 @@ pub fn check(spec: &SourceSchema, payloads: &[Option<&[u8]>]) {
         .map(|(pos, &index)| (index, pos))
         .collect();
     for (index, payload) in payloads.iter().enumerate() {
-        let alone = decoder.decode(std::slice::from_ref(payload));
+        let alone = decoder
+            .decode(std::slice::from_ref(payload))
+            .unwrap_or_else(|e| panic!("{e}"));
         check_accounting(&decoder, std::slice::from_ref(payload), &alone);
         match (alone.rejects.first(), rejected.get(&index)) {
             (Some(single), Some(&(reason, detail))) => {

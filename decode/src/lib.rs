@@ -40,7 +40,7 @@ use crate::columns::{Column, Problem};
 use crate::keys::FieldLookup;
 use crate::record::Record;
 
-pub use schema::{ColumnType, FieldSpec, SourceSchema};
+pub use schema::{ColumnType, FieldSpec, SchemaError, SourceSchema};
 
 /// Why a record was dead-lettered. The code is what goes into the
 /// `ember.reason` header: stable, short, machine-readable.
@@ -113,6 +113,13 @@ pub struct Decoded {
     pub rejects: Vec<Reject>,
 }
 
+/// The decoder broke one of its own invariants: its columns do not make a
+/// batch of its schema. An engine bug, never a record's fault, so it stops
+/// the pipeline rather than dropping or dead-lettering the records.
+#[derive(Debug, thiserror::Error)]
+#[error("decoder bug: the decoded columns do not make a batch of the schema: {0}")]
+pub struct DecodeBug(#[source] pub arrow_schema::ArrowError);
+
 /// Decodes JSON payloads into Arrow record batches of a fixed schema.
 #[derive(Debug, Clone)]
 pub struct JsonDecoder {
@@ -138,7 +145,7 @@ impl JsonDecoder {
     }
 
     /// Decodes every payload; `None` is a tombstone.
-    pub fn decode(&self, payloads: &[Option<&[u8]>]) -> Decoded {
+    pub fn decode(&self, payloads: &[Option<&[u8]>]) -> Result<Decoded, DecodeBug> {
         let mut columns = self.columns(payloads);
         let mut record = Record::new(self.spec.fields.len());
         let mut rows = Vec::with_capacity(payloads.len());
@@ -155,15 +162,16 @@ impl JsonDecoder {
         }
         let arrays = columns.into_iter().map(Column::finish).collect();
         let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
-        // Cannot fail: each column's builder is made from its field's type,
-        // every column is nullable, and each gets exactly one cell per row.
+        // Fails only on a bug: each column's builder is made from its
+        // field's type, every column is nullable, and each gets exactly one
+        // cell per row.
         let batch = RecordBatch::try_new_with_options(self.schema.clone(), arrays, &options)
-            .expect("columns built from the schema, one cell per row");
-        Decoded {
+            .map_err(DecodeBug)?;
+        Ok(Decoded {
             batch,
             rows,
             rejects,
-        }
+        })
     }
 
     /// Empty columns for `payloads`, their text buffers sized from the

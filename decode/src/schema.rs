@@ -108,19 +108,30 @@ impl SourceSchema {
     }
 
     /// Checks the schema itself: at least one field, no duplicate names.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), SchemaError> {
         if self.fields.is_empty() {
-            return Err("the source schema has no fields".into());
+            return Err(SchemaError::NoFields);
         }
         let mut seen = std::collections::HashSet::new();
         for f in &self.fields {
             if f.name.is_empty() {
-                return Err("a source field has an empty name".into());
+                return Err(SchemaError::EmptyName);
             }
             if !seen.insert(f.name.as_str()) {
-                return Err(format!("source field `{}` is declared twice", f.name));
+                return Err(SchemaError::Duplicate(f.name.clone()));
             }
         }
         Ok(())
     }
+}
+
+/// A source schema that cannot describe records.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SchemaError {
+    #[error("the source schema has no fields")]
+    NoFields,
+    #[error("a source field has an empty name")]
+    EmptyName,
+    #[error("source field `{0}` is declared twice")]
+    Duplicate(String),
 }

@@ -5,7 +5,9 @@ const ID: &str = "6f1c5a5e-4b2d-4c1e-9a43-2d1f5e8b7c90";
 
 fn decode(records: &[&[u8]]) -> Decoded {
     let payloads: Vec<Option<&[u8]>> = records.iter().map(|r| Some(*r)).collect();
-    JsonDecoder::new(SourceSchema::users_created()).decode(&payloads)
+    JsonDecoder::new(SourceSchema::users_created())
+        .decode(&payloads)
+        .unwrap()
 }
 
 fn col<'a>(d: &'a Decoded, name: &str) -> &'a StringArray {
@@ -73,7 +75,9 @@ fn every_bad_record_is_isolated_with_its_reason() {
 
 #[test]
 fn tombstones_are_rejected() {
-    let d = JsonDecoder::new(SourceSchema::users_created()).decode(&[None]);
+    let d = JsonDecoder::new(SourceSchema::users_created())
+        .decode(&[None])
+        .unwrap();
     assert_eq!(d.rejects[0].reason, RejectReason::Tombstone);
     assert_eq!(d.batch.num_rows(), 0);
 }
@@ -161,3 +165,16 @@ fn escaped_supplementary_characters_decode_to_themselves() {
 
 mod bad_input;
 mod one_pass;
+
+/// A broken invariant of the decoder is an error, never an empty batch
+/// that leaves `rows` naming records no row holds.
+#[test]
+fn columns_that_do_not_fit_the_schema_are_an_error() {
+    let mut decoder = JsonDecoder::new(SourceSchema::users_created());
+    // The schema loses a field the decoder still builds a column for.
+    let fields: Vec<_> = decoder.schema.fields().iter().skip(1).cloned().collect();
+    decoder.schema = std::sync::Arc::new(arrow_schema::Schema::new(fields));
+    let payload = br#"{"id":"6f1c64b0-54c6-4a8c-9d0f-1c2b3a4d5e6f"}"#;
+    let err = decoder.decode(&[Some(&payload[..])]).unwrap_err();
+    assert!(err.to_string().starts_with("decoder bug"), "{err}");
+}

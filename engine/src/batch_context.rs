@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::write_time::WriteTime;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::TaskContext;
 
@@ -16,11 +17,11 @@ pub struct BatchContext {
     pub batch_id: u64,
     /// The decoded input rows of the batch.
     pub input: RecordBatch,
-    /// Base write timestamp for this batch, microseconds since the epoch.
-    /// A sink writes row `i` of its input at `write_time_micros + i`, so
-    /// within a batch a later row for the same key wins, and batches never
-    /// overlap: the next batch's base is beyond this one's last row.
-    pub write_time_micros: i64,
+    /// Base write time of this batch. A sink writes row `i` of its input
+    /// at `write_time.after_rows(i)`, so within a batch a later row for the
+    /// same key wins, and batches never overlap: the next batch's base is
+    /// beyond this one's last row.
+    pub write_time: WriteTime,
 }
 
 impl BatchContext {

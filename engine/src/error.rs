@@ -22,6 +22,9 @@ pub enum EngineError {
     Source(#[from] SourceError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// The decoder broke an invariant of its own (an engine bug).
+    #[error(transparent)]
+    Decoder(#[from] ember_decode::DecodeBug),
     /// A sink could not be written (after its retries); nothing committed.
     #[error("batch {batch_id}: sink failed: {message}")]
     Sink { batch_id: u64, message: String },
@@ -37,6 +40,21 @@ pub enum EngineError {
         file: PathBuf,
         message: String,
     },
-    #[error("{0}")]
-    Other(String),
+    /// The session could not be set up (a table could not be registered).
+    #[error("{what}: {source}")]
+    Setup {
+        what: String,
+        #[source]
+        source: datafusion::common::DataFusionError,
+    },
+    /// The pipeline file names no SQL files.
+    #[error("the pipeline names no SQL files (`sql = [...]`)")]
+    NoSqlFiles,
+    /// The pipeline fails on every record: a broken transform or sink, not
+    /// broken records. Nothing of the batch was dead-lettered or committed.
+    #[error("batch {batch_id}: {message}")]
+    Broken { batch_id: u64, message: String },
+    /// An invariant of the engine broke (a bug): stop, commit nothing.
+    #[error("engine bug: {0}")]
+    Internal(String),
 }

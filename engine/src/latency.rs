@@ -21,6 +21,9 @@ const MAX_MICROS: u64 = 3_600_000_000;
 #[derive(Debug, Clone)]
 pub struct LatencyRecorder {
     micros: Histogram<u64>,
+    /// The same, since the last [`LatencyRecorder::take_recent`]: one
+    /// batch's figures for `/metrics` and `/progress`.
+    recent: Histogram<u64>,
 }
 
 /// Quantiles and a log-spaced histogram, in milliseconds.
@@ -45,9 +48,13 @@ impl Default for LatencyRecorder {
 
 impl LatencyRecorder {
     pub fn new() -> Self {
+        let histogram = || {
+            Histogram::new_with_bounds(1, MAX_MICROS, 2)
+                .expect("constant histogram bounds are valid")
+        };
         LatencyRecorder {
-            micros: Histogram::new_with_bounds(1, MAX_MICROS, 2)
-                .expect("constant histogram bounds are valid"),
+            micros: histogram(),
+            recent: histogram(),
         }
     }
 
@@ -61,35 +68,48 @@ impl LatencyRecorder {
     ) {
         for ts in timestamps_ms.flatten() {
             let micros = (acked_ms.saturating_sub(ts)).max(0) as u64 * 1000;
-            self.micros.saturating_record(micros.clamp(1, MAX_MICROS));
+            let micros = micros.clamp(1, MAX_MICROS);
+            self.micros.saturating_record(micros);
+            self.recent.saturating_record(micros);
         }
     }
 
     pub fn summary(&self) -> Option<LatencySummary> {
-        let h = &self.micros;
-        if h.is_empty() {
-            return None;
-        }
-        let ms = |micros: u64| micros as f64 / 1000.0;
-        let mut histogram: Vec<(f64, u64)> = h
-            .iter_log(1000, 2.0)
-            .enumerate()
-            // The bucket's nominal bound (1, 2, 4 … ms), not the histogram's
-            // last distinguishable value below it (0.999 ms).
-            .map(|(i, v)| (2f64.powi(i as i32), v.count_since_last_iteration()))
-            .collect();
-        while histogram.last().is_some_and(|(_, n)| *n == 0) {
-            histogram.pop();
-        }
-        Some(LatencySummary {
-            count: h.len(),
-            p50_ms: ms(h.value_at_quantile(0.50)),
-            p90_ms: ms(h.value_at_quantile(0.90)),
-            p99_ms: ms(h.value_at_quantile(0.99)),
-            max_ms: ms(h.max()),
-            histogram,
-        })
+        summarize(&self.micros)
     }
+
+    /// The summary of what was recorded since the last call, and a fresh
+    /// start for the next one.
+    pub fn take_recent(&mut self) -> Option<LatencySummary> {
+        let summary = summarize(&self.recent);
+        self.recent.reset();
+        summary
+    }
+}
+
+fn summarize(h: &Histogram<u64>) -> Option<LatencySummary> {
+    if h.is_empty() {
+        return None;
+    }
+    let ms = |micros: u64| micros as f64 / 1000.0;
+    let mut histogram: Vec<(f64, u64)> = h
+        .iter_log(1000, 2.0)
+        .enumerate()
+        // The bucket's nominal bound (1, 2, 4 … ms), not the histogram's
+        // last distinguishable value below it (0.999 ms).
+        .map(|(i, v)| (2f64.powi(i as i32), v.count_since_last_iteration()))
+        .collect();
+    while histogram.last().is_some_and(|(_, n)| *n == 0) {
+        histogram.pop();
+    }
+    Some(LatencySummary {
+        count: h.len(),
+        p50_ms: ms(h.value_at_quantile(0.50)),
+        p90_ms: ms(h.value_at_quantile(0.90)),
+        p99_ms: ms(h.value_at_quantile(0.99)),
+        max_ms: ms(h.max()),
+        histogram,
+    })
 }
 
 #[cfg(test)]
@@ -114,6 +134,23 @@ mod tests {
         }
         assert_eq!(s.histogram.iter().map(|(_, n)| n).sum::<u64>(), 100);
         assert_eq!(s.histogram.first().map(|b| b.0), Some(1.0));
+    }
+
+    #[test]
+    fn recent_figures_start_afresh_after_each_take() {
+        let mut r = LatencyRecorder::new();
+        r.record_batch((900..1000).map(Some), 1000);
+        assert_eq!(r.take_recent().map(|s| s.count), Some(100));
+        assert_eq!(r.take_recent(), None);
+        r.record_batch([Some(500)].into_iter(), 1000);
+        let recent = r.take_recent().unwrap();
+        assert_eq!(recent.count, 1);
+        assert!((recent.max_ms - 500.0).abs() < 5.0, "{recent:?}");
+        assert_eq!(
+            r.summary().map(|s| s.count),
+            Some(101),
+            "the run's figures keep everything"
+        );
     }
 
     #[test]

@@ -1,44 +1,59 @@
 //! The micro-batch loop, top to bottom:
 //!
-//! 0. on start, read the checkpoint;
-//! 1. collect a batch from the [`Source`] (closes at `max_records` or at the
-//!    trigger interval) and admit it: records the checkpoint already
-//!    committed are dropped, deleted offsets are detected (data loss), and
-//!    a batch planned but never committed on partitions this instance now
-//!    owns (it crashed, or their previous owner did) is replayed first —
-//!    exactly its ranges, at exactly its write time;
-//! 2. plan it in the checkpoint: its ranges and its write time;
+//! 0. on start, read the checkpoint and tell the source where each partition
+//!    continues (its committed end; [`recovery`]);
+//! 1. collect a batch from the [`Source`] (closes at `max_records`,
+//!    `max_bytes` or one trigger interval after the previous batch closed,
+//!    at once if that is past: [`BatchBounds`], [`Trigger::next_close`]) and admit it
+//!    ([`admission`]): records the checkpoint already committed are dropped,
+//!    a partition delivered from elsewhere is moved to where its checkpoint
+//!    continues, deleted offsets are detected (data loss), and a batch
+//!    planned but never committed on partitions this instance now owns (it
+//!    crashed, or their previous owner did) is replayed first — exactly its
+//!    ranges, at exactly its write time, in pieces no larger than the bounds;
+//! 2. plan it in the checkpoint: its ranges and its write time, written only
+//!    where the state is still what this instance read (a partition another
+//!    instance changed leaves the batch: the fencing of a previous owner);
 //! 3. decode the payload bytes into one Arrow batch; records that do not
-//!    decode are set aside with a reason;
-//! 4. run every SQL transform on it; each writes into its sink table and
-//!    returns once the sink acknowledged every row; rows that make a
-//!    transform fail are narrowed down and set aside too;
+//!    decode are set aside with a reason (tombstones too, unless a sink has
+//!    `deletes = true`: then they are kept for step 4);
+//! 4. run every SQL transform on it, each on its own; each writes into its
+//!    sink table and returns once the sink acknowledged every row; rows that
+//!    make a transform fail are narrowed down and set aside too. Tombstones
+//!    are then applied as deletes ([`crate::deletes`]);
 //! 5. send what was set aside to the dead-letter topic and wait for acks;
 //! 6. commit the checkpoint, then the source's group offsets (a mirror);
-//! 7. report. `rows in = rows written + dead-lettered`, every batch.
+//! 7. report. `rows in = decoded + deleted + dead-lettered`, every batch.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use datafusion::catalog::TableProvider;
 use ember_decode::{JsonDecoder, SourceSchema};
 use tokio::sync::watch;
 
-use crate::checkpoint::{add_plan, Checkpoint, Plans};
+use crate::checkpoint::{Checkpoint, PlanId};
 use crate::dead_letter::DeadLetterSink;
+use crate::deletes::PlanTombstones;
+use crate::deletes::{DeleteSink, Deletes};
 use crate::error::EngineError;
 use crate::latency::LatencyRecorder;
-use crate::report::{BatchReport, Reporter};
-use crate::source::{ranges_of, OffsetRanges, RawRecord, Source};
+use crate::narrow::FailureStreak;
+use crate::report::{BatchReport, Reporter, StageTimings};
+use crate::source::{ranges_of, BatchBounds, OffsetRanges, RawRecord, Source};
 use crate::sql::SqlEngine;
 use crate::trigger::Trigger;
+use crate::write_time::WriteTime;
 
+mod admission;
 mod execute;
+mod recovery;
 mod summary;
+mod tracker;
 use execute::{Executed, Executor};
 pub use summary::RunSummary;
+use tracker::PartitionTracker;
 
 /// Everything the engine needs to know about a pipeline, independent of the
 /// connectors.
@@ -48,7 +63,9 @@ pub struct PipelineSpec {
     /// The table name the SQL reads the decoded batch from.
     pub source_table: String,
     pub schema: SourceSchema,
-    pub max_records: usize,
+    /// `max_records` and `max_bytes`: where a batch, or a piece of a
+    /// replay, closes.
+    pub bounds: BatchBounds,
     pub trigger: Trigger,
     pub sql_files: Vec<PathBuf>,
     /// Stop when records were deleted before they were processed (like
@@ -56,13 +73,16 @@ pub struct PipelineSpec {
     pub fail_on_data_loss: bool,
 }
 
-/// A collected batch after admission.
-struct Admitted {
-    /// The records to process as the next batch.
-    records: Vec<RawRecord>,
-    /// Uncommitted plans found on partitions first seen in this batch, to
-    /// replay before it: per (batch id, write time), their ranges.
-    taken_over: Plans,
+/// A planned batch once every sink acknowledged it, for step 6.
+struct Processed {
+    batch_id: u64,
+    /// What the checkpoint planned (a replay may have found less of it).
+    ranges: OffsetRanges,
+    rows: usize,
+    write_time: WriteTime,
+    replay: bool,
+    /// How many pieces it was executed in (1 unless a replay was split).
+    pieces: usize,
 }
 
 /// A planned pipeline bound to its source, sinks, checkpoint and dead-letter sink.
@@ -72,14 +92,12 @@ pub struct Pipeline {
     /// Steps 3–5.
     executor: Executor,
     checkpoint: Checkpoint,
-    next_batch_id: u64,
-    /// The first write timestamp the next batch may use.
-    next_write_time: i64,
-    /// Per partition, the offset the next record should have. A record
-    /// elsewhere means the partition moved or records vanished: re-read
-    /// its checkpoint state.
-    expected: BTreeMap<i32, i64>,
+    /// Expected offsets, moves of the source, the next batch id and write time.
+    tracker: PartitionTracker,
     lost: u64,
+    /// Fetch and plan times of the batch about to be processed, for its
+    /// report (taken by `commit`).
+    collected: StageTimings,
 }
 
 impl Pipeline {
@@ -107,14 +125,30 @@ impl Pipeline {
                 decoder,
                 sql,
                 dead_letters,
+                deletes: Deletes::new(Vec::new()),
                 latency: LatencyRecorder::new(),
+                streak: FailureStreak::new(FailureStreak::DEFAULT_LIMIT),
             },
             checkpoint,
-            next_batch_id: 0,
-            next_write_time: 0,
-            expected: BTreeMap::new(),
+            tracker: PartitionTracker::default(),
             lost: 0,
+            collected: StageTimings::default(),
         })
+    }
+
+    /// Applies tombstones as deletes to these sinks (`deletes = true`)
+    /// instead of dead-lettering them.
+    pub fn with_deletes(mut self, sinks: Vec<Arc<dyn DeleteSink>>) -> Self {
+        self.executor.deletes = Deletes::new(sinks);
+        self
+    }
+
+    /// Stops the pipeline once this many records in a row failed a
+    /// transform or were rejected by a sink (0: no limit; default
+    /// 100).
+    pub fn with_max_consecutive_failures(mut self, limit: usize) -> Self {
+        self.executor.streak = FailureStreak::new(limit);
+        self
     }
 
     pub fn spec(&self) -> &PipelineSpec {
@@ -135,19 +169,32 @@ impl Pipeline {
             summary.add(&report);
             reporter.batch_done(&report);
         }
+        let mut last_close = None;
         loop {
             if *shutdown.borrow() {
                 break;
             }
             // 1. Collect and admit.
-            let close = self.spec.trigger.close_from(Instant::now());
+            let close = self.spec.trigger.next_close(last_close, Instant::now());
+            let fetching = Instant::now();
             let records = tokio::select! {
-                next = self.source.next_batch(self.spec.max_records, close) => next?,
+                next = self.source.next_batch(self.spec.bounds, close) => next?,
                 _ = shutdown.changed() => break,
             };
+            // A batch that filled up before its close starts the schedule
+            // again from when it did.
+            last_close = Some(close.min(Instant::now()));
             let Some(records) = records else { break };
+            let fetch = fetching.elapsed();
             let admitted = self.admit(records).await?;
-            for ((batch_id, write_time), ranges) in admitted.taken_over {
+            for (
+                PlanId {
+                    batch_id,
+                    write_time,
+                },
+                ranges,
+            ) in admitted.taken_over
+            {
                 let report = self.replay(batch_id, write_time, &ranges).await?;
                 summary.add(&report);
                 reporter.batch_done(&report);
@@ -158,13 +205,29 @@ impl Pipeline {
                 continue;
             }
             // 2. Plan.
-            let batch_id = self.next_batch_id;
-            let ranges = ranges_of(&records);
+            let batch_id = self.tracker.next_batch_id();
+            let mut ranges = ranges_of(&records);
             let write_time = self.plan_write_time(&ranges, records.len());
             let planning = Instant::now();
-            self.checkpoint
+            let changed = self
+                .checkpoint
                 .plan(batch_id, &ranges, write_time, records.len())
                 .await?;
+            let records = if changed.is_empty() {
+                records
+            } else {
+                let records = self.step_aside(&changed, records).await?;
+                ranges = ranges_of(&records);
+                if records.is_empty() {
+                    continue;
+                }
+                records
+            };
+            self.collected = StageTimings {
+                fetch,
+                plan: planning.elapsed(),
+                ..StageTimings::default()
+            };
             tracing::debug!(
                 batch = batch_id,
                 plan_ms = planning.elapsed().as_secs_f64() * 1e3,
@@ -174,8 +237,10 @@ impl Pipeline {
             // a consumer polled mid-batch would answer a rebalance and hand
             // its partitions over while this batch is in flight, and the new
             // owner would replay it beside this one. Rejoining only between
-            // batches is what fences a partition's previous owner.
-            let report = self.process(batch_id, records, write_time, false).await?;
+            // batches keeps that from happening; the conditional checkpoint
+            // writes (step 2, and the commit) fence an owner too slow to
+            // rejoin at all.
+            let report = self.process(batch_id, ranges, records, write_time).await?;
             summary.add(&report);
             reporter.batch_done(&report);
         }
@@ -185,218 +250,61 @@ impl Pipeline {
         Ok(summary)
     }
 
-    /// Reads the checkpoint before anything else. A batch planned but not
-    /// committed is replayed by the instance that owns its partitions. For
-    /// a continuous job in a consumer group (a source that knows its
-    /// assignment) the group decides that, so the plan is left for `admit`,
-    /// which replays it when its partitions turn up here — after a restart
-    /// as after a takeover, and never by an instance that merely joined
-    /// while another was mid-batch. An available-now run, or a source
-    /// without a group, replays every plan now: it is the only reader, and
-    /// it must not finish with a plan left over.
-    async fn recover(&mut self) -> Result<Vec<BatchReport>, EngineError> {
-        let states = self.checkpoint.load_all().await?.clone();
-        let by_assignment = matches!(self.spec.trigger, Trigger::ProcessingTime(_))
-            && self.source.assignment().is_some();
-        let mut pending = Plans::new();
-        for (&p, state) in &states {
-            self.next_write_time = self.next_write_time.max(state.write_time_end);
-            let Some(plan) = state.pending else {
-                if let Some(end) = state.committed_end {
-                    self.expected.insert(p, end);
-                }
-                continue;
-            };
-            // Not in `expected`: the partition's first record here is a
-            // first sight, which finds the plan (or its replay's commit).
-            self.next_batch_id = self.next_batch_id.max(plan.batch_id + 1);
-            if !by_assignment {
-                add_plan(&mut pending, p, &plan);
-            }
-        }
-        let mut reports = Vec::new();
-        for ((batch_id, write_time), ranges) in pending {
-            reports.push(self.replay(batch_id, write_time, &ranges).await?);
-        }
-        Ok(reports)
+    /// Whether this instance processes only what its consumer group assigns
+    /// it (a continuous job in a group): an available-now run, or a source
+    /// without a group, processes everything it reads.
+    fn follows_assignment(&self) -> bool {
+        matches!(self.spec.trigger, Trigger::ProcessingTime(_))
+            && self.source.assignment().is_some()
     }
 
-    /// Processes a planned batch again: exactly its ranges, read afresh from
-    /// the source, at exactly its write time.
-    async fn replay(
-        &mut self,
-        batch_id: u64,
-        write_time: i64,
-        ranges: &OffsetRanges,
-    ) -> Result<BatchReport, EngineError> {
-        tracing::info!(
-            batch = batch_id,
-            partitions = ranges.len(),
-            "replaying an uncommitted batch"
-        );
-        let mut records = self.source.fetch_ranges(ranges).await?;
-        records.sort_by_key(|r| (r.partition, r.offset));
-        let report = self.process(batch_id, records, write_time, true).await?;
-        // The group consumer may still deliver the replayed records (its
-        // position came from group offsets fetched before the replay
-        // committed): expecting the replay's end makes them a jump, which
-        // `admit` resolves against the checkpoint and drops.
-        for (&p, r) in ranges {
-            let expected = self.expected.entry(p).or_insert(r.end);
-            *expected = (*expected).max(r.end);
-        }
-        Ok(report)
-    }
-
-    /// Orders the batch by partition and offset (so a replay sees the rows
-    /// in the same order), drops what the checkpoint already committed, and
-    /// detects offsets deleted before they were processed. A partition whose
-    /// checkpoint holds an uncommitted plan (its planner died, or lost the
-    /// partition mid-batch) is handed back in `taken_over` to be replayed
-    /// first; the records it covers are dropped here.
-    async fn admit(&mut self, mut records: Vec<RawRecord>) -> Result<Admitted, EngineError> {
-        if let Some(assigned) = self.source.assignment() {
-            // A partition that left this instance may come back exactly
-            // where it left (its other owner planned a batch and died before
-            // committing anything): forgetting it makes its return a first
-            // sight, which re-reads its checkpoint and finds that plan.
-            self.expected.retain(|p, _| assigned.contains(p));
-        }
-        records.sort_by_key(|r| (r.partition, r.offset));
-        let mut first_of: BTreeMap<i32, i64> = BTreeMap::new();
-        for r in &records {
-            first_of.entry(r.partition).or_insert(r.offset);
-        }
-        let mut floor: BTreeMap<i32, i64> = BTreeMap::new();
-        let mut taken_over = Plans::new();
-        for (&p, &first) in &first_of {
-            if self.expected.get(&p) == Some(&first) {
-                floor.insert(p, first);
-                continue;
-            }
-            // First sight of this partition, or a jump: its state may have
-            // moved on under another instance.
-            let state = self.checkpoint.load(p).await?.clone();
-            self.next_write_time = self.next_write_time.max(state.write_time_end);
-            if let Some(plan) = state.pending {
-                // Same range, same write time: the replay is the batch its
-                // planner (an earlier run, or another instance) would have
-                // committed. This run's own plans are committed before it
-                // admits again, so a plan found here is never its own.
-                add_plan(&mut taken_over, p, &plan);
-                floor.insert(p, plan.end);
-                self.expected.insert(p, plan.end);
-                if first > plan.end {
-                    self.check_data_loss(p, plan.end, first).await?;
-                }
-                continue;
-            }
-            let Some(committed) = state.committed_end else {
-                continue;
-            };
-            floor.insert(p, committed);
-            if first > committed {
-                self.check_data_loss(p, committed, first).await?;
-            }
-        }
-        if !taken_over.is_empty() {
-            self.gather_taken_over(&mut taken_over, &first_of).await?;
-        }
-        records.retain(|r| floor.get(&r.partition).is_none_or(|&f| r.offset >= f));
-        for r in &records {
-            self.expected.insert(r.partition, r.offset + 1);
-        }
-        Ok(Admitted {
-            records,
-            taken_over,
-        })
-    }
-
-    /// A plan usually spans several partitions, which need not all deliver
-    /// a record in the same batch here. The rest of it is gathered from the
-    /// other partitions this instance now owns, so the plan is replayed
-    /// once, whole, as it was planned.
-    async fn gather_taken_over(
-        &mut self,
-        taken_over: &mut Plans,
-        seen: &BTreeMap<i32, i64>,
-    ) -> Result<(), EngineError> {
-        let Some(assigned) = self.source.assignment() else {
-            return Ok(());
-        };
-        for q in assigned.into_iter().filter(|q| !seen.contains_key(q)) {
-            let Some(plan) = self.checkpoint.load(q).await?.pending else {
-                continue;
-            };
-            if taken_over.contains_key(&(plan.batch_id, plan.write_time)) {
-                add_plan(taken_over, q, &plan);
-                // When its records come, any below the replayed end make a
-                // jump: `admit` re-reads the committed state and drops them.
-                self.expected.insert(q, plan.end);
-            }
-        }
-        Ok(())
-    }
-
-    /// A gap between the committed end and the first record is data loss
-    /// only if the log no longer starts before the gap (compaction and
-    /// transaction markers also leave gaps).
-    async fn check_data_loss(
-        &mut self,
-        p: i32,
-        committed: i64,
-        first: i64,
-    ) -> Result<(), EngineError> {
-        let earliest = self.source.earliest_offset(p).await?;
-        if earliest <= committed {
-            return Ok(());
-        }
-        let lost = earliest.min(first) - committed;
-        let message = format!(
-            "partition {p}: offsets {committed}..{} were deleted before they were processed ({lost} record(s))",
-            earliest.min(first)
-        );
-        if self.spec.fail_on_data_loss {
-            return Err(EngineError::DataLoss(message));
-        }
-        tracing::warn!(
-            partition = p,
-            lost,
-            "{message}; skipping them (fail_on_data_loss = false)"
-        );
-        self.lost += lost as u64;
-        Ok(())
-    }
-
-    /// Steps 3–6 for one planned batch.
+    /// Steps 3–6 for a batch as it was collected and planned, in one piece
+    /// (it is within the bounds): `ranges` is what the checkpoint planned.
     async fn process(
         &mut self,
         batch_id: u64,
+        ranges: OffsetRanges,
         records: Vec<RawRecord>,
-        write_time: i64,
-        replay: bool,
+        write_time: WriteTime,
     ) -> Result<BatchReport, EngineError> {
         let started = Instant::now();
-        let executed = self
+        let mut tombstones = PlanTombstones::default();
+        let mut executed = self
             .executor
-            .execute(batch_id, &records, write_time)
+            .execute_piece(batch_id, &records, write_time, &mut tombstones)
             .await?;
-        self.commit(batch_id, &records, write_time, executed, replay, started)
-            .await
+        let deleted = self
+            .executor
+            .finish(batch_id, tombstones, write_time, records.len())
+            .await?;
+        executed.add(deleted);
+        let batch = Processed {
+            batch_id,
+            ranges,
+            rows: records.len(),
+            write_time,
+            replay: false,
+            pieces: 1,
+        };
+        self.commit(batch, executed, started).await
     }
 
     /// Step 6, for a batch every sink acknowledged: commit the checkpoint
     /// (the authority), then the source's group offsets (a mirror).
     async fn commit(
         &mut self,
-        batch_id: u64,
-        records: &[RawRecord],
-        write_time: i64,
+        batch: Processed,
         executed: Executed,
-        replay: bool,
         started: Instant,
     ) -> Result<BatchReport, EngineError> {
-        let ranges = ranges_of(records);
+        let Processed {
+            batch_id,
+            ranges,
+            rows,
+            write_time,
+            replay,
+            pieces,
+        } = batch;
         let executed_after = started.elapsed();
         self.checkpoint.commit(&ranges).await?;
         let checkpointed_after = started.elapsed();
@@ -405,26 +313,35 @@ impl Pipeline {
         }
         tracing::debug!(
             batch = batch_id,
-            rows = records.len(),
+            rows,
+            pieces,
             executed_ms = executed_after.as_secs_f64() * 1e3,
             checkpoint_ms = (checkpointed_after - executed_after).as_secs_f64() * 1e3,
             group_commit_ms = (started.elapsed() - checkpointed_after).as_secs_f64() * 1e3,
             "batch committed"
         );
-        self.next_batch_id = self.next_batch_id.max(batch_id + 1);
-        self.next_write_time = self
-            .next_write_time
-            .max(write_time + records.len() as i64 + 1);
+        self.tracker.committed(batch_id, write_time, rows);
+        let mut stages = std::mem::take(&mut self.collected);
+        stages.add(&executed.stages);
+        stages.checkpoint = checkpointed_after - executed_after;
+        stages.group_commit = started.elapsed() - checkpointed_after;
 
         Ok(BatchReport {
             batch_id,
             replay,
             ranges,
             write_time,
-            rows_in: records.len(),
+            pieces,
+            rows_in: rows,
             decoded: executed.decoded,
             rejected: executed.rejected,
-            written: executed.written.into_iter().collect(),
+            deleted: executed.deleted,
+            written: executed.written,
+            dead_lettered_by_sink: executed.dead_lettered_by_sink,
+            dead_lettered_by_reason: executed.dead_lettered_by_reason,
+            lost_total: self.lost,
+            stages,
+            latency: self.executor.latency.take_recent(),
             duration: started.elapsed(),
         })
     }
@@ -432,25 +349,17 @@ impl Pipeline {
     /// The batch's base write timestamp: the wall clock, but never at or
     /// below any earlier batch's rows, in this process or (through the
     /// checkpoint) in another instance that owned these partitions.
-    fn plan_write_time(&mut self, ranges: &OffsetRanges, rows: usize) -> i64 {
-        let now = now_micros();
+    /// A clock set before 1970 counts as 1970: write times then still grow
+    /// from the checkpoint's floor.
+    fn plan_write_time(&mut self, ranges: &OffsetRanges, rows: usize) -> WriteTime {
         let floor = ranges
             .keys()
             .filter_map(|p| self.checkpoint.state(*p))
             .map(|s| s.write_time_end)
             .max()
-            .unwrap_or(0);
-        let base = now.max(self.next_write_time).max(floor);
-        self.next_write_time = base + rows as i64 + 1;
-        base
+            .unwrap_or_default();
+        self.tracker.plan_write_time(WriteTime::now(), floor, rows)
     }
-}
-
-fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -7,9 +7,11 @@
 //! batch; planning errors surface before the first record is read.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-use datafusion::arrow::array::{Array, UInt64Array};
+use datafusion::arrow::array::{Array, RecordBatch, UInt64Array};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::catalog::TableProvider;
@@ -38,7 +40,22 @@ pub struct Transform {
     pub file: PathBuf,
     /// The table it inserts into.
     pub sink_table: String,
+    /// Kept for `ember check`, which prints what each file resolved to.
+    logical: LogicalPlan,
     plan: Arc<dyn ExecutionPlan>,
+}
+
+impl Transform {
+    /// The logical plan as the statement resolved (before optimisation):
+    /// the `INSERT` over its `SELECT`, shaped to the sink table's columns.
+    pub fn logical_plan(&self) -> &LogicalPlan {
+        &self.logical
+    }
+
+    /// The physical plan executed for every batch.
+    pub fn physical_plan(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.plan
+    }
 }
 
 /// A DataFusion session with the source table and the sink tables
@@ -46,6 +63,11 @@ pub struct Transform {
 pub struct SqlEngine {
     state: SessionState,
     transforms: Vec<Transform>,
+    /// Nanoseconds spent computing the transforms' `SELECT`s (their
+    /// operators' `elapsed_compute`) since the last
+    /// [`SqlEngine::take_select_time`]: the SQL stage's share of a
+    /// transform, the rest being the sink's writes.
+    select_nanos: AtomicU64,
 }
 
 impl std::fmt::Debug for SqlEngine {
@@ -86,25 +108,37 @@ impl SqlEngine {
         let partition: Arc<dyn PartitionStream> = Arc::new(CurrentBatch {
             schema: source_schema.clone(),
         });
-        let table = StreamingTable::try_new(source_schema, vec![partition])
-            .map_err(|e| EngineError::Other(format!("source table: {e}")))?;
+        let table = StreamingTable::try_new(source_schema, vec![partition]).map_err(|source| {
+            EngineError::Setup {
+                what: "source table".into(),
+                source,
+            }
+        })?;
         ctx.register_table(source_table, Arc::new(table))
-            .map_err(|e| EngineError::Other(format!("register `{source_table}`: {e}")))?;
+            .map_err(|source| EngineError::Setup {
+                what: format!("register `{source_table}`"),
+                source,
+            })?;
         for (name, provider) in sinks {
             ctx.register_table(name.as_str(), provider)
-                .map_err(|e| EngineError::Other(format!("register sink `{name}`: {e}")))?;
+                .map_err(|source| EngineError::Setup {
+                    what: format!("register sink `{name}`"),
+                    source,
+                })?;
         }
         if files.is_empty() {
-            return Err(EngineError::Other(
-                "the pipeline names no SQL files (`sql = [...]`)".into(),
-            ));
+            return Err(EngineError::NoSqlFiles);
         }
         let state = ctx.state();
         let mut transforms = Vec::with_capacity(files.len());
         for file in files {
             transforms.push(plan_file(&state, file).await?);
         }
-        Ok(SqlEngine { state, transforms })
+        Ok(SqlEngine {
+            state,
+            transforms,
+            select_nanos: AtomicU64::new(0),
+        })
     }
 
     pub fn transforms(&self) -> &[Transform] {
@@ -114,24 +148,80 @@ impl SqlEngine {
     /// Runs every transform on one batch; returns the rows each sink
     /// acknowledged, in file order.
     pub async fn run(&self, batch: BatchContext) -> Result<Vec<(String, u64)>, EngineError> {
-        let batch_id = batch.batch_id;
-        let config = self.state.config().clone().with_extension(Arc::new(batch));
-        let task = Arc::new(TaskContext::from(&self.state).with_session_config(config));
+        let batch = Arc::new(batch);
         let mut written = Vec::with_capacity(self.transforms.len());
-        for t in &self.transforms {
-            let out = collect(t.plan.clone(), task.clone())
-                .await
-                .map_err(|e| classify(batch_id, &t.file, e))?;
-            let count = out
-                .first()
-                .and_then(|b| b.column(0).as_any().downcast_ref::<UInt64Array>())
-                .filter(|a| !a.is_empty())
-                .map(|a| a.value(0))
-                .unwrap_or(0);
+        for (i, t) in self.transforms.iter().enumerate() {
+            let count = self.run_transform(i, batch.clone()).await?;
             written.push((t.sink_table.clone(), count));
         }
         Ok(written)
     }
+
+    /// Runs transform `index` (file order) on one batch; returns the rows
+    /// its sink acknowledged. Transforms are independent: each is run, and
+    /// its failures narrowed down, on its own (see [`crate::narrow`]).
+    pub async fn run_transform(
+        &self,
+        index: usize,
+        batch: Arc<BatchContext>,
+    ) -> Result<u64, EngineError> {
+        let t = self
+            .transforms
+            .get(index)
+            .ok_or_else(|| EngineError::Internal(format!("no transform {index}")))?;
+        let batch_id = batch.batch_id;
+        let config = self.state.config().clone().with_extension(batch);
+        let task = Arc::new(TaskContext::from(&self.state).with_session_config(config));
+        // The plan is executed again for every batch and its metrics add
+        // up: this batch's share is the difference.
+        let before = select_compute(t.plan.as_ref());
+        let out = collect(t.plan.clone(), task).await;
+        let spent = select_compute(t.plan.as_ref()).saturating_sub(before);
+        self.select_nanos.fetch_add(spent as u64, Ordering::Relaxed);
+        let out = out.map_err(|e| classify(batch_id, &t.file, e))?;
+        acknowledged_rows(&out, &t.file)
+    }
+
+    /// Time spent computing the `SELECT`s since the last call (see
+    /// `select_nanos`), and a fresh start.
+    pub fn take_select_time(&self) -> Duration {
+        Duration::from_nanos(self.select_nanos.swap(0, Ordering::Relaxed))
+    }
+}
+
+/// The `elapsed_compute` nanoseconds of every operator below the plan's
+/// root (the `INSERT`'s sink): what computing its `SELECT` took so far.
+fn select_compute(plan: &dyn ExecutionPlan) -> usize {
+    fn below(plan: &dyn ExecutionPlan) -> usize {
+        plan.children()
+            .into_iter()
+            .map(|child| {
+                child
+                    .metrics()
+                    .and_then(|m| m.elapsed_compute())
+                    .unwrap_or(0)
+                    + below(child.as_ref())
+            })
+            .sum()
+    }
+    below(plan)
+}
+
+/// The row count an `INSERT`'s plan returns (one row, one `UInt64` column):
+/// what the sink acknowledged. Anything else is an engine bug, and a count
+/// silently taken as 0 would break `in = written + filtered + dead-lettered`.
+fn acknowledged_rows(out: &[RecordBatch], file: &Path) -> Result<u64, EngineError> {
+    out.first()
+        .and_then(|b| b.columns().first())
+        .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
+        .filter(|a| a.len() == 1 && a.is_valid(0))
+        .map(|a| a.value(0))
+        .ok_or_else(|| {
+            EngineError::Internal(format!(
+                "{}: the INSERT returned no row count",
+                file.display()
+            ))
+        })
 }
 
 /// A sink's own failure (see [`SinkFailure`]) stops the pipeline; any other
@@ -184,6 +274,7 @@ async fn plan_file(state: &SessionState, file: &Path) -> Result<Transform, Engin
     Ok(Transform {
         file: file.to_path_buf(),
         sink_table,
+        logical,
         plan,
     })
 }

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::duration::{parse_duration, DurationError};
+
 /// The trigger of a pipeline, as in Spark's `trigger(...)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
@@ -31,46 +33,52 @@ impl Trigger {
     }
 }
 
+impl Trigger {
+    /// When the next batch closes, given when the one before it closed.
+    /// A processing-time trigger fires on a fixed schedule, as Spark's does:
+    /// one interval after the previous close, so the time a batch took to
+    /// process counts towards the next one's interval instead of adding to
+    /// it. A batch that overran the interval is followed at once by one
+    /// that takes only what is already waiting, so records that arrived
+    /// meanwhile do not wait a whole extra interval.
+    pub fn next_close(&self, previous: Option<Instant>, now: Instant) -> Instant {
+        match (self, previous) {
+            (Trigger::ProcessingTime(interval), Some(previous)) => (previous + *interval).max(now),
+            _ => self.close_from(now),
+        }
+    }
+}
+
 impl Default for Trigger {
     fn default() -> Self {
         Trigger::ProcessingTime(Duration::from_millis(500))
     }
 }
 
-impl FromStr for Trigger {
-    type Err = String;
+/// A trigger that is neither a duration nor `available-now`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid trigger {text:?}: {source} (expected a duration like \"500ms\", \"2s\", \"1m\", or \"available-now\")")]
+pub struct TriggerError {
+    pub text: String,
+    #[source]
+    pub source: DurationError,
+}
 
-    fn from_str(s: &str) -> Result<Self, String> {
+impl FromStr for Trigger {
+    type Err = TriggerError;
+
+    fn from_str(s: &str) -> Result<Self, TriggerError> {
         let s = s.trim();
         if s.eq_ignore_ascii_case("available-now") || s.eq_ignore_ascii_case("availablenow") {
             return Ok(Trigger::AvailableNow);
         }
-        parse_duration(s).map(Trigger::ProcessingTime).map_err(|e| {
-            format!("invalid trigger {s:?}: {e} (expected a duration like \"500ms\", \"2s\", \"1m\", or \"available-now\")")
-        })
+        parse_duration(s)
+            .map(Trigger::ProcessingTime)
+            .map_err(|source| TriggerError {
+                text: s.to_string(),
+                source,
+            })
     }
-}
-
-/// Parses `250ms`, `2s`, `1.5s`, `1m`, `1h`, `2d`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| "missing unit".to_string())?;
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num.parse().map_err(|_| format!("bad number {num:?}"))?;
-    let secs = match unit.trim() {
-        "ms" => value / 1000.0,
-        "s" | "sec" | "secs" | "seconds" => value,
-        "m" | "min" | "minutes" => value * 60.0,
-        "h" | "hours" => value * 3600.0,
-        "d" | "days" => value * 86_400.0,
-        other => return Err(format!("unknown unit {other:?}")),
-    };
-    if !(secs.is_finite() && secs > 0.0) {
-        return Err("must be positive".into());
-    }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 impl fmt::Display for Trigger {
@@ -100,8 +108,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_processing_time_trigger_keeps_its_schedule_and_catches_up_at_once() {
+        let trigger = Trigger::ProcessingTime(Duration::from_millis(100));
+        let t0 = Instant::now();
+        // The first batch: a whole interval from now.
+        assert_eq!(
+            trigger.next_close(None, t0),
+            t0 + Duration::from_millis(100)
+        );
+        // Processed in 30 ms: the next closes 100 ms after the last close,
+        // not 100 ms after processing ended.
+        let closed = t0 + Duration::from_millis(100);
+        assert_eq!(
+            trigger.next_close(Some(closed), closed + Duration::from_millis(30)),
+            closed + Duration::from_millis(100)
+        );
+        // Processed in 250 ms: the next closes now, with what is waiting.
+        let late = closed + Duration::from_millis(250);
+        assert_eq!(trigger.next_close(Some(closed), late), late);
+        // Available-now lingers from now whatever came before.
+        assert_eq!(
+            Trigger::AvailableNow.next_close(Some(closed), late),
+            late + AVAILABLE_NOW_LINGER
+        );
+    }
+
+    #[test]
     fn parses_triggers() {
         assert_eq!("available-now".parse(), Ok(Trigger::AvailableNow));
+        assert_eq!(
+            "soon".parse::<Trigger>().unwrap_err().to_string(),
+            "invalid trigger \"soon\": bad number \"\" (expected a duration like \"500ms\", \"2s\", \"1m\", or \"available-now\")"
+        );
         assert_eq!(
             "500ms".parse(),
             Ok(Trigger::ProcessingTime(Duration::from_millis(500)))

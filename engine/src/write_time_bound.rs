@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+use crate::write_time::WriteTime;
+
 /// How far a planned write time may be ahead of the clock: `max_write_time_skew`
 /// in the pipeline file. The default leaves room for clocks of several
 /// instances that differ by seconds and for the microseconds a batch adds
@@ -46,10 +48,7 @@ impl fmt::Display for MaxWriteTimeSkew {
 
 impl<'de> Deserialize<'de> for MaxWriteTimeSkew {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        crate::trigger::parse_duration(&text)
-            .map(MaxWriteTimeSkew)
-            .map_err(|e| serde::de::Error::custom(format!("max_write_time_skew {text:?}: {e}")))
+        crate::duration::HumanDuration::deserialize(d).map(|d| MaxWriteTimeSkew(d.0))
     }
 }
 
@@ -90,13 +89,13 @@ impl fmt::Display for WriteTimeAhead {
 /// the culprits, and `batch` the batch's partitions, named when no floor is
 /// past the bound (the lead then came from this process's own clock).
 pub fn check_planned_write_time(
-    planned: i64,
-    now: i64,
+    planned: WriteTime,
+    now: WriteTime,
     max_skew: MaxWriteTimeSkew,
-    floors: impl Iterator<Item = (i32, i64)>,
+    floors: impl Iterator<Item = (i32, WriteTime)>,
     batch: impl Iterator<Item = i32>,
 ) -> Result<(), WriteTimeAhead> {
-    let bound = now.saturating_add(max_skew.as_micros());
+    let bound = WriteTime::from_micros(now.as_micros().saturating_add(max_skew.as_micros()));
     if planned <= bound {
         return Ok(());
     }
@@ -109,7 +108,7 @@ pub fn check_planned_write_time(
     }
     Err(WriteTimeAhead {
         partitions,
-        ahead_micros: planned - now,
+        ahead_micros: planned.micros_since(now),
         max_skew,
     })
 }
@@ -133,12 +132,22 @@ mod tests {
 
     const MINUTE: i64 = 60 * 1_000_000;
 
+    fn at(micros: i64) -> WriteTime {
+        WriteTime::from_micros(micros)
+    }
+
     #[test]
     fn a_write_time_within_the_skew_is_accepted() {
         let skew = MaxWriteTimeSkew::DEFAULT;
-        let floors = [(0, 5 * MINUTE)];
+        let floors = [(0, at(5 * MINUTE))];
         assert_eq!(
-            check_planned_write_time(9 * MINUTE, 0, skew, floors.into_iter(), [0].into_iter()),
+            check_planned_write_time(
+                at(9 * MINUTE),
+                at(0),
+                skew,
+                floors.into_iter(),
+                [0].into_iter()
+            ),
             Ok(())
         );
     }
@@ -146,10 +155,19 @@ mod tests {
     #[test]
     fn past_the_skew_the_partitions_ahead_are_named() {
         let skew = MaxWriteTimeSkew(Duration::from_secs(60));
-        let floors = [(0, MINUTE / 2), (4, 90 * MINUTE), (7, 3 * MINUTE)];
-        let err =
-            check_planned_write_time(90 * MINUTE, 0, skew, floors.into_iter(), [0].into_iter())
-                .unwrap_err();
+        let floors = [
+            (0, at(MINUTE / 2)),
+            (4, at(90 * MINUTE)),
+            (7, at(3 * MINUTE)),
+        ];
+        let err = check_planned_write_time(
+            at(90 * MINUTE),
+            at(0),
+            skew,
+            floors.into_iter(),
+            [0].into_iter(),
+        )
+        .unwrap_err();
         assert_eq!(err.partitions, vec![4, 7]);
         let text = err.to_string();
         assert!(text.contains("1h 30m ahead"), "{text}");
@@ -160,8 +178,9 @@ mod tests {
     #[test]
     fn without_a_floor_ahead_the_batch_partitions_are_named() {
         let skew = MaxWriteTimeSkew(Duration::from_secs(1));
-        let err = check_planned_write_time(MINUTE, 0, skew, [].into_iter(), [2, 3].into_iter())
-            .unwrap_err();
+        let err =
+            check_planned_write_time(at(MINUTE), at(0), skew, [].into_iter(), [2, 3].into_iter())
+                .unwrap_err();
         assert_eq!(err.partitions, vec![2, 3]);
     }
 }

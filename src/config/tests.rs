@@ -356,3 +356,156 @@ fn a_dead_letter_replication_factor_below_one_is_refused() {
         .to_string();
     assert!(err.contains("[dead_letter] replication_factor"), "{err}");
 }
+
+#[test]
+fn max_bytes_is_a_size_and_bad_ones_name_the_file_and_key() {
+    let d = tmp();
+    write(&d, "t.sql", "x");
+    let with = |name: &str, value: &str| {
+        write(
+            &d,
+            name,
+            &MINIMAL.replace(
+                "topic = \"in\"",
+                &format!("topic = \"in\"\nmax_bytes = {value}"),
+            ),
+        )
+    };
+    let default = LoadedPipeline::load(&write(&d, "d.toml", MINIMAL), Vec::new()).unwrap();
+    assert_eq!(default.spec(None).bounds.max_bytes, 64 << 20);
+    assert_eq!(default.spec(None).bounds.max_records, 20_000);
+    let p = LoadedPipeline::load(&with("s.toml", "\"512KiB\""), Vec::new()).unwrap();
+    assert_eq!(p.spec(None).bounds.max_bytes, 512 << 10);
+    let p = LoadedPipeline::load(&with("n.toml", "1000"), Vec::new()).unwrap();
+    assert_eq!(p.spec(None).bounds.max_bytes, 1000);
+    let env = vec![("EMBER_SOURCE__MAX_BYTES".to_string(), "8MiB".to_string())];
+    let p = LoadedPipeline::load(&with("e.toml", "1000"), env).unwrap();
+    assert_eq!(p.spec(None).bounds.max_bytes, 8 << 20);
+    let env = vec![("EMBER_SOURCE__MAX_BYTES".to_string(), "4096".to_string())];
+    let p = LoadedPipeline::load(&write(&d, "e2.toml", MINIMAL), env).unwrap();
+    assert_eq!(p.spec(None).bounds.max_bytes, 4096);
+
+    let err = LoadedPipeline::load(&with("bad.toml", "\"lots\""), Vec::new())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("bad.toml:6:") && err.contains("lots"), "{err}");
+    let err = LoadedPipeline::load(&with("unit.toml", "\"5 parsecs\""), Vec::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("unit.toml:6:") && err.contains("unknown unit"),
+        "{err}"
+    );
+    let err = LoadedPipeline::load(&with("zero.toml", "0"), Vec::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("zero.toml") && err.contains("[source] max_bytes"),
+        "{err}"
+    );
+    let env = vec![("EMBER_SOURCE__MAX_BYTES".to_string(), "-3".to_string())];
+    let err = LoadedPipeline::load(&write(&d, "e3.toml", MINIMAL), env)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("EMBER_SOURCE__MAX_BYTES"), "{err}");
+}
+
+#[test]
+fn type_format_and_durations_are_parsed_at_load_and_errors_name_file_line_and_key() {
+    let d = tmp();
+    write(&d, "t.sql", "x");
+    let p = LoadedPipeline::load(&write(&d, "ok.toml", MINIMAL), Vec::new()).unwrap();
+    let sink = &p.config.sinks["out"];
+    assert_eq!(sink.retry_for, ember_engine::HumanDuration::from_secs(120));
+    // The sink's name is its table, parsed once at load.
+    assert_eq!(sink.table.as_deref(), Some("out"));
+    assert_eq!(p.dead_letter_topic(), &"in.dlq");
+
+    let cases = [
+        (
+            MINIMAL.replace("topic = \"in\"", "topic = \"in\"\ntype = \"pulsar\""),
+            vec![],
+            "bad.toml:6:",
+            "[source] type: \"pulsar\" is not supported (only \"kafka\")",
+        ),
+        (
+            MINIMAL.replace("topic = \"in\"", "topic = \"in\"\nformat = \"avro\""),
+            vec![],
+            "bad.toml:6:",
+            "[source] format: \"avro\" is not supported (only \"json\")",
+        ),
+        (
+            MINIMAL.replace("type = \"cassandra\"", "type = \"scylla\""),
+            vec![],
+            "bad.toml:7:",
+            "[sinks.out] type: \"scylla\" is not supported (only \"cassandra\")",
+        ),
+        (
+            format!("{MINIMAL}retry_for = \"soon\"\n"),
+            vec![],
+            "bad.toml:8:",
+            "[sinks.out] retry_for: \"soon\": bad number",
+        ),
+        (
+            MINIMAL.to_string(),
+            vec![(
+                "EMBER_SINKS__OUT__RETRY_FOR".to_string(),
+                "5 parsecs".to_string(),
+            )],
+            "bad.toml: after applying EMBER_SINKS__OUT__RETRY_FOR:",
+            "[sinks.out] retry_for: \"5 parsecs\": unknown unit \"parsecs\"",
+        ),
+        (
+            MINIMAL.replace("[sinks.out]", "[sinks.\"out-1\"]"),
+            vec![],
+            "bad.toml:",
+            "[sinks.out-1] table: \"out-1\" is not a valid identifier",
+        ),
+        (
+            MINIMAL.replace(
+                "topic = \"in\"",
+                &format!("topic = \"{}\"", "t".repeat(246)),
+            ),
+            vec![],
+            "bad.toml:",
+            "[dead_letter] topic: \"ttt",
+        ),
+    ];
+    for (text, env, at, message) in cases {
+        let f = write(&d, "bad.toml", &text);
+        let err = LoadedPipeline::load(&f, env).unwrap_err().to_string();
+        assert!(
+            err.contains(at) && err.contains(message),
+            "want {at:?} and {message:?} in: {err}"
+        );
+    }
+}
+
+#[test]
+fn metrics_address_is_off_by_default_and_a_socket_address_when_set() {
+    let d = tmp();
+    write(&d, "t.sql", "INSERT INTO out SELECT * FROM users_created");
+    let f = write(&d, "p.toml", MINIMAL);
+    let p = LoadedPipeline::load(&f, Vec::new()).unwrap();
+    assert_eq!(p.config.metrics_address, None);
+    // Containers set it from the environment (docker-compose.yml does).
+    let env = vec![(
+        "EMBER_METRICS_ADDRESS".to_string(),
+        "0.0.0.0:9400".to_string(),
+    )];
+    let p = LoadedPipeline::load(&f, env).unwrap();
+    assert_eq!(
+        p.config.metrics_address,
+        Some("0.0.0.0:9400".parse().unwrap())
+    );
+    let bad = write(
+        &d,
+        "bad.toml",
+        &format!("metrics_address = \"localhost\"\n{MINIMAL}"),
+    );
+    let err = LoadedPipeline::load(&bad, Vec::new())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("bad.toml:1:"), "{err}");
+    assert!(err.contains("metrics_address"), "{err}");
+}

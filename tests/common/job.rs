@@ -57,6 +57,17 @@ impl Job {
         assert!(ok, "kill -{sig}");
     }
 
+    /// `sig` then `then`, microseconds apart (one shell's builtin `kill`).
+    pub fn signal_twice(&self, sig: &str, then: &str) {
+        let pid = self.child.id();
+        let ok = Command::new("sh")
+            .args(["-c", &format!("kill -{sig} {pid} && kill -{then} {pid}")])
+            .status()
+            .expect("sh runs")
+            .success();
+        assert!(ok, "kill -{sig}, -{then}");
+    }
+
     pub fn kill9(&mut self) {
         self.signal("KILL");
         self.child.wait().expect("reaped");

@@ -97,6 +97,47 @@ impl Names {
     }
 }
 
+/// Where a test's job keeps partition `partition`'s checkpoint state (the
+/// default checkpoint location, under the repository).
+pub fn checkpoint_file(names: &Names, partition: i32) -> PathBuf {
+    repo()
+        .join(".ember/checkpoints")
+        .join(&names.group)
+        .join(&names.topic)
+        .join(format!("partition-{partition}.json"))
+}
+
+/// That state, parsed.
+pub fn checkpoint_state(names: &Names, partition: i32) -> serde_json::Value {
+    let bytes = std::fs::read(checkpoint_file(names, partition)).expect("checkpoint state");
+    serde_json::from_slice(&bytes).expect("checkpoint JSON")
+}
+
+/// `ember run pipelines/users.toml` (a continuous job) with `env`, returned
+/// once it printed its first line (its source and sinks are connected);
+/// stderr as given.
+pub fn start_run(
+    env: &[(String, String)],
+    stderr: std::process::Stdio,
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ember"))
+        .args(["run", users_pipeline().to_str().unwrap()])
+        .envs(env.iter().cloned())
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("start ember run");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("first line");
+    assert!(first.starts_with("ember run"), "{first}");
+    (child, stdout)
+}
+
 /// `ember <args>` with the given environment; the output is returned
 /// whatever the exit status.
 pub fn ember(args: &[&str], env: &[(String, String)]) -> Output {
@@ -142,17 +183,25 @@ pub fn run_available_now(names: &Names) -> serde_json::Value {
 /// The same with a whole environment of overrides.
 pub fn run_available_now_with(env: &[(String, String)]) -> serde_json::Value {
     let pipeline = users_pipeline();
-    let stdout = ember_ok(
-        &[
-            "run",
-            pipeline.to_str().unwrap(),
-            "--trigger",
-            "available-now",
-            "--summary-json",
-        ],
-        env,
-    );
+    let stdout = ember_ok(&available_now_args(&pipeline), env);
     summary(&stdout)
+}
+
+/// `ember run pipelines/users.toml --trigger available-now --summary-json`
+/// with `env`, whatever its exit status: for runs that are to fail.
+pub fn run_available_now_output(env: &[(String, String)]) -> Output {
+    let pipeline = users_pipeline();
+    ember(&available_now_args(&pipeline), env)
+}
+
+fn available_now_args(pipeline: &std::path::Path) -> [&str; 5] {
+    [
+        "run",
+        pipeline.to_str().unwrap_or_default(),
+        "--trigger",
+        "available-now",
+        "--summary-json",
+    ]
 }
 
 pub async fn session() -> Session {
@@ -449,4 +498,23 @@ pub async fn assert_exactly_these_users(
         users.len(),
         rows.len()
     );
+}
+
+/// GET over plain HTTP/1.0 (the metrics endpoints): (status, body).
+pub fn http_get(address: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("connect to the metrics server");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head}"));
+    (status, body.to_string())
 }

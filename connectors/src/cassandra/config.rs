@@ -2,35 +2,40 @@
 
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
+use ember_engine::HumanDuration;
+use serde::{Deserialize, Deserializer, Serialize};
 
+use super::identifier::{CqlIdentifier, InvalidIdentifier, Replication};
 use crate::secret::Secret;
 
 /// A Cassandra table written with idempotent upserts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CassandraSinkConfig {
-    /// Always `"cassandra"`.
+    /// The sink's kind: `"cassandra"`, the only one today (required).
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: SinkKind,
     /// Contact points, `host:port`: a list, or one comma-separated string
     /// (as an environment override gives).
     #[serde(default = "default_contact_points", deserialize_with = "list_or_csv")]
     pub contact_points: Vec<String>,
     /// Keyspace; created with `replication` if missing.
+    /// A letter, then letters, digits or `_`, at most 48 characters.
     #[serde(default = "default_keyspace")]
-    pub keyspace: String,
-    /// Table name in Cassandra. Default: the sink's name in the pipeline.
+    pub keyspace: CqlIdentifier,
+    /// Table name in Cassandra, an identifier like `keyspace`. Default: the
+    /// sink's name in the pipeline (see [`CassandraSinkConfig::table_name`]).
     #[serde(default)]
-    pub table: Option<String>,
+    pub table: Option<CqlIdentifier>,
     /// CQL file run (in the keyspace) when the table does not exist yet.
     #[serde(default)]
     pub create_cql: Option<PathBuf>,
-    /// Replication map used when the keyspace is created.
-    #[serde(default = "default_replication")]
-    pub replication: String,
+    /// Replication map used when the keyspace is created: a plain CQL map
+    /// literal. Default: `{'class': 'SimpleStrategy', 'replication_factor': 1}`.
+    #[serde(default)]
+    pub replication: Replication,
     /// Write requests in flight at once. Past ~128 single-row requests the
-    /// rate drops (see notes/cassandra-writes.md).
+    /// rate drops (measured: README, "Performance").
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
     /// Rows per unlogged batch request; 1 disables batching.
@@ -42,8 +47,19 @@ pub struct CassandraSinkConfig {
     pub batch_max_bytes: usize,
     /// How long a failing write is retried (with backoff) before the batch
     /// fails and the pipeline stops without committing.
+    /// A duration (`"120s"`, `"2m"`); default 120 s.
     #[serde(default = "default_retry_for")]
-    pub retry_for: String,
+    pub retry_for: HumanDuration,
+    /// Apply Kafka tombstones (a key, no value) as deletes of the row the
+    /// key names: a JSON object holding the primary-key columns, or, for a
+    /// one-column primary key, the key's text. Deleted at the batch's write
+    /// time, like upserts. Off: tombstones are dead-lettered (`tombstone`).
+    #[serde(default)]
+    pub deletes: bool,
+    /// Leave a column unset when its value is null or missing, so it keeps
+    /// what it holds, instead of writing a null (a cell tombstone).
+    #[serde(default)]
+    pub ignore_nulls: bool,
     /// Role for `PasswordAuthenticator`; unset means no authentication.
     #[serde(default)]
     pub username: Option<String>,
@@ -77,10 +93,15 @@ pub struct CassandraTls {
     /// (`EMBER_SINKS__<SINK>__TLS__ENABLED=false`).
     #[serde(default = "default_true")]
     pub enabled: bool,
+    /// The CA certificates (PEM) the node's certificate must chain to.
+    /// Default: the system's trust store.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// A client certificate (PEM), for nodes with `require_client_auth`;
+    /// goes with `key_file`.
     #[serde(default)]
     pub cert_file: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
     #[serde(default)]
     pub key_file: Option<PathBuf>,
     /// Check that the node's certificate names its address. The chain is
@@ -99,18 +120,22 @@ impl CassandraSinkConfig {
         self.tls.as_ref().filter(|t| t.enabled)
     }
 
+    /// The Cassandra table: `table`, or the sink's name in the pipeline,
+    /// which must then be an identifier itself.
+    pub fn table_name(&self, sink_name: &str) -> Result<CqlIdentifier, InvalidIdentifier> {
+        match &self.table {
+            Some(table) => Ok(table.clone()),
+            None => CqlIdentifier::try_from(sink_name),
+        }
+    }
+
     /// Consistency of the authentication and TLS settings.
-    pub fn validate_security(&self) -> Result<(), String> {
+    pub fn validate_security(&self) -> Result<(), CassandraSecurityError> {
         match (&self.username, &self.password) {
             (Some(u), Some(_)) if !u.is_empty() => {}
             (None, None) => {}
-            (Some(_), None) => {
-                return Err(
-                    "username is set but no password (password, password_file or EMBER_SINKS__<SINK>__PASSWORD)"
-                        .into(),
-                )
-            }
-            _ => return Err("a password needs a username".into()),
+            (Some(_), None) => return Err(CassandraSecurityError::NoPassword),
+            _ => return Err(CassandraSecurityError::NoUsername),
         }
         if let Some(tls) = self.tls_enabled() {
             for (key, file) in [
@@ -120,12 +145,15 @@ impl CassandraSinkConfig {
             ] {
                 if let Some(file) = file {
                     if !file.is_file() {
-                        return Err(format!("{key}: {} does not exist", file.display()));
+                        return Err(CassandraSecurityError::MissingFile {
+                            key,
+                            file: file.clone(),
+                        });
                     }
                 }
             }
             if tls.cert_file.is_some() != tls.key_file.is_some() {
-                return Err("tls.cert_file and tls.key_file go together".into());
+                return Err(CassandraSecurityError::CertWithoutKey);
             }
         }
         Ok(())
@@ -164,6 +192,41 @@ impl CassandraSinkConfig {
     }
 }
 
+/// Authentication or TLS settings of a sink that do not fit together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CassandraSecurityError {
+    #[error("username is set but no password (password, password_file or EMBER_SINKS__<SINK>__PASSWORD)")]
+    NoPassword,
+    #[error("a password needs a username")]
+    NoUsername,
+    #[error("{key}: {} does not exist", file.display())]
+    MissingFile { key: &'static str, file: PathBuf },
+    #[error("tls.cert_file and tls.key_file go together")]
+    CertWithoutKey,
+}
+
+/// `type` of a sink. A field of its own rather than `#[serde(tag = "type")]`
+/// on an enum of sink configs: serde buffers an internally tagged table
+/// before it picks the variant, and the buffered values lose the spans that
+/// put the line into every other error of the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkKind {
+    Cassandra,
+}
+
+impl<'de> Deserialize<'de> for SinkKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let kind = String::deserialize(d)?;
+        match kind.as_str() {
+            "cassandra" => Ok(SinkKind::Cassandra),
+            _ => Err(serde::de::Error::custom(format!(
+                "{kind:?} is not supported (only \"cassandra\")"
+            ))),
+        }
+    }
+}
+
 fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -180,11 +243,8 @@ fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
 fn default_contact_points() -> Vec<String> {
     vec!["127.0.0.1:9042".into()]
 }
-fn default_keyspace() -> String {
-    "spark_streams".into()
-}
-fn default_replication() -> String {
-    "{'class': 'SimpleStrategy', 'replication_factor': 1}".into()
+fn default_keyspace() -> CqlIdentifier {
+    CqlIdentifier::try_from("spark_streams").expect("an identifier")
 }
 fn default_concurrency() -> usize {
     32
@@ -195,60 +255,8 @@ fn default_batch_max_rows() -> usize {
 fn default_batch_max_bytes() -> usize {
     32 * 1024
 }
-fn default_retry_for() -> String {
-    "120s".into()
-}
-
-/// Keyspace and table names are spliced into CQL, so they must be plain
-/// identifiers: a letter, then letters, digits or `_`, at most 48 chars
-/// (Cassandra's own limit). This is what keeps configuration from
-/// injecting CQL.
-pub fn validate_identifier(what: &str, name: &str) -> Result<(), String> {
-    let mut chars = name.chars();
-    let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && name.len() <= 48;
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{what} {name:?} is not a valid identifier (a letter, then letters, digits or _, at most 48)"
-        ))
-    }
-}
-
-/// The `replication` map is spliced into `CREATE KEYSPACE … WITH
-/// replication = <map>`, so it must be a plain CQL map literal of quoted
-/// names and quoted or numeric values (`{'class': 'SimpleStrategy',
-/// 'replication_factor': 1}`) and nothing else.
-pub fn validate_replication(map: &str) -> Result<(), String> {
-    let bad = || {
-        format!(
-            "replication {map:?} is not a valid CQL replication map of the form {{'class': 'SimpleStrategy', 'replication_factor': 1}}"
-        )
-    };
-    let inner = map
-        .trim()
-        .strip_prefix('{')
-        .and_then(|m| m.strip_suffix('}'))
-        .ok_or_else(bad)?;
-    let simple_quoted = |s: &str| {
-        s.len() >= 2
-            && s.starts_with('\'')
-            && s.ends_with('\'')
-            && s[1..s.len() - 1]
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-    };
-    for entry in inner.split(',') {
-        let (k, v) = entry.split_once(':').ok_or_else(bad)?;
-        let (k, v) = (k.trim(), v.trim());
-        let number = !v.is_empty() && v.chars().all(|c| c.is_ascii_digit());
-        if !simple_quoted(k) || !(simple_quoted(v) || number) {
-            return Err(bad());
-        }
-    }
-    Ok(())
+fn default_retry_for() -> HumanDuration {
+    HumanDuration::from_secs(120)
 }
 
 /// A column name as a quoted CQL identifier (`"name"`, inner quotes
@@ -261,26 +269,6 @@ pub(crate) fn quote_identifier(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn replication_is_a_map_literal_only() {
-        assert!(validate_replication(&default_replication()).is_ok());
-        assert!(validate_replication(
-            "{'class': 'NetworkTopologyStrategy', 'dc1': 3, 'dc-2': '2'}"
-        )
-        .is_ok());
-        for bad in [
-            "",
-            "{}x",
-            "{'class': 'SimpleStrategy', 'replication_factor': 1} AND durable_writes = false",
-            "{'class': 'SimpleStrategy'}; DROP KEYSPACE x",
-            "{'class': 'Simple'Strategy', 'replication_factor': 1}",
-            "{'class': SimpleStrategy}",
-            "{'a': 1 -- }",
-        ] {
-            assert!(validate_replication(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn column_names_are_quoted() {
@@ -304,25 +292,13 @@ mod tests {
             key_file: None,
             verify_hostname: true,
         });
-        assert!(c.validate_security().unwrap_err().contains("tls.ca_file"));
+        assert!(c
+            .validate_security()
+            .unwrap_err()
+            .to_string()
+            .contains("tls.ca_file"));
         let shown = format!("{} {c:?}", c.describe_security());
         assert!(!shown.contains("cass-pw-unit"), "{shown}");
         assert!(shown.contains("user ember password set"), "{shown}");
-    }
-
-    #[test]
-    fn identifiers_cannot_carry_cql() {
-        assert!(validate_identifier("keyspace", "spark_streams").is_ok());
-        for bad in [
-            "",
-            "1abc",
-            "a-b",
-            "x; DROP KEYSPACE y",
-            "a\"b",
-            "é",
-            &"a".repeat(49),
-        ] {
-            assert!(validate_identifier("keyspace", bad).is_err(), "{bad}");
-        }
     }
 }

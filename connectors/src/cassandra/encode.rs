@@ -12,6 +12,8 @@ use scylla::serialize::row::{RowSerializationContext, SerializeRow};
 use scylla::serialize::writers::RowWriter;
 use scylla::serialize::SerializationError;
 
+use ember_engine::WriteTime;
+
 use super::row::ArrowRow;
 use super::schema::CqlKind;
 
@@ -51,12 +53,12 @@ impl RowEncoder {
         Ok(RowEncoder { kinds, specs })
     }
 
-    /// Appends every row of `batch` (row `i` at `base_ts + i`) to `out`;
+    /// Appends every row of `batch` (row `i` at `base_ts.after_rows(i)`) to `out`;
     /// returns the bytes appended.
     pub fn encode(
         &self,
         batch: &RecordBatch,
-        base_ts: i64,
+        base_ts: WriteTime,
         out: &mut Vec<u8>,
     ) -> Result<usize, SerializationError> {
         let before = out.len();
@@ -67,7 +69,8 @@ impl RowEncoder {
                 batch,
                 kinds: &self.kinds,
                 row,
-                timestamp: base_ts + row as i64,
+                timestamp: base_ts.after_rows(row),
+                ignore_nulls: false,
             }
             .serialize(&ctx, &mut writer)?;
         }
@@ -118,7 +121,9 @@ mod tests {
         let encoder = RowEncoder::new(&["uuid", "bigint"]).unwrap();
         let mut out = Vec::new();
         let id = "c0a80121-7ac0-4e1c-9c6e-1d5e5b0f3f41";
-        let n = encoder.encode(&batch(&[id]), 7, &mut out).unwrap();
+        let n = encoder
+            .encode(&batch(&[id]), WriteTime::from_micros(7), &mut out)
+            .unwrap();
         // Each cell: a 4-byte length, then the value.
         let mut expected = Vec::new();
         expected.extend_from_slice(&16i32.to_be_bytes());
@@ -135,12 +140,49 @@ mod tests {
     fn a_bad_uuid_and_an_unknown_type_are_errors() {
         let encoder = RowEncoder::new(&["uuid", "bigint"]).unwrap();
         let err = encoder
-            .encode(&batch(&["nope"]), 0, &mut Vec::new())
+            .encode(&batch(&["nope"]), WriteTime::default(), &mut Vec::new())
             .unwrap_err();
         assert!(err.to_string().contains("not a UUID"), "{err}");
         assert_eq!(
             RowEncoder::new(&["map<text,int>"]).unwrap_err().to_string(),
             "the Cassandra sink cannot write CQL type `map<text,int>`"
         );
+    }
+
+    /// Arrow columns of other types than their CQL columns are written
+    /// from: an error naming the column, not a panic.
+    #[test]
+    fn a_column_of_the_wrong_arrow_type_is_an_error_naming_it() {
+        for types in [["text", "bigint"], ["uuid", "int"], ["uuid", "double"]] {
+            let encoder = RowEncoder::new(&types).unwrap();
+            let err = encoder
+                .encode(
+                    &batch(&["c0a80121-7ac0-4e1c-9c6e-1d5e5b0f3f41"]),
+                    WriteTime::default(),
+                    &mut Vec::new(),
+                )
+                .map(|_| ())
+                .err()
+                .map(|e| e.to_string());
+            if types[0] == "text" {
+                assert_eq!(err, None, "a string column is text");
+                continue;
+            }
+            let err = err.unwrap_or_default();
+            assert!(
+                err.contains("column `c1`") && err.contains("Int64"),
+                "{types:?}: {err}"
+            );
+        }
+        // Fewer Arrow columns than CQL columns.
+        let encoder = RowEncoder::new(&["uuid", "bigint", "text"]).unwrap();
+        let err = encoder
+            .encode(
+                &batch(&["c0a80121-7ac0-4e1c-9c6e-1d5e5b0f3f41"]),
+                WriteTime::default(),
+                &mut Vec::new(),
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("engine bug"), "{err}");
     }
 }

@@ -1,11 +1,11 @@
 //! The table's columns, read from `system_schema`, as an Arrow schema.
 
-use std::sync::Arc;
-
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use scylla::client::session::Session;
 
-use super::session::CassandraError;
+use super::config::CassandraSinkConfig;
+use super::create_table::SinkColumns;
+use super::error::CassandraError;
 
 /// How one Cassandra column is written from its Arrow column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +37,7 @@ impl CqlKind {
 
     /// The Arrow type the sink table exposes to SQL. UUIDs travel as text,
     /// as in the source contract and in Spark's connector.
-    fn data_type(self) -> DataType {
+    pub(crate) fn data_type(self) -> DataType {
         match self {
             CqlKind::Text | CqlKind::Uuid => DataType::Utf8,
             CqlKind::BigInt => DataType::Int64,
@@ -55,6 +55,9 @@ impl CqlKind {
 #[derive(Debug, Clone)]
 pub(crate) struct TableColumns {
     pub names: Vec<String>,
+    /// The first `key_len` columns are the primary key (partition key, then
+    /// clustering columns).
+    pub key_len: usize,
     pub kinds: Vec<CqlKind>,
     pub arrow: SchemaRef,
 }
@@ -81,6 +84,47 @@ pub(crate) async fn read_columns(
     keyspace: &str,
     table: &str,
 ) -> Result<TableColumns, CassandraError> {
+    let cols = column_rows(session, keyspace, table).await?;
+    let sorted = SinkColumns::ordered(format!("{keyspace}.{table}"), cols)?;
+    let kinds = sorted
+        .cql_types
+        .iter()
+        .filter_map(|ty| CqlKind::parse(ty))
+        .collect();
+    Ok(TableColumns {
+        names: sorted.names,
+        key_len: sorted.key_len,
+        kinds,
+        arrow: sorted.schema,
+    })
+}
+
+/// The columns of a live table, read without changing anything (no
+/// keyspace or table is created): what `ember check --connect` plans
+/// against. `None` when the table does not exist.
+pub async fn live_columns(
+    config: &CassandraSinkConfig,
+    sink_name: &str,
+) -> Result<Option<SinkColumns>, CassandraError> {
+    let table = config.table_name(sink_name)?;
+    let session = super::session::connect(config).await?;
+    if !table_exists(&session, &config.keyspace, &table).await? {
+        return Ok(None);
+    }
+    let cols = column_rows(&session, &config.keyspace, &table).await?;
+    Ok(Some(SinkColumns::ordered(
+        format!("{}.{table}", config.keyspace),
+        cols,
+    )?))
+}
+
+/// (rank: 0 partition key, 1 clustering, 2 other; position; name; CQL
+/// type) of every column, from `system_schema`.
+async fn column_rows(
+    session: &Session,
+    keyspace: &str,
+    table: &str,
+) -> Result<Vec<(u8, i32, String, String)>, CassandraError> {
     let rows = session
         .query_unpaged(
             "SELECT column_name, kind, position, type FROM system_schema.columns \
@@ -91,7 +135,7 @@ pub(crate) async fn read_columns(
         .map_err(|e| schema_error(keyspace, table, e))?
         .into_rows_result()
         .map_err(|e| schema_error(keyspace, table, e))?;
-    let mut cols: Vec<(u8, i32, String, String)> = Vec::new();
+    let mut cols = Vec::new();
     for row in rows
         .rows::<(String, String, i32, String)>()
         .map_err(|e| schema_error(keyspace, table, e))?
@@ -105,29 +149,11 @@ pub(crate) async fn read_columns(
         cols.push((rank, position, name, ty));
     }
     if cols.is_empty() {
-        return Err(CassandraError::Config(format!(
-            "table {keyspace}.{table} does not exist"
-        )));
+        return Err(CassandraError::NoTable {
+            table: format!("{keyspace}.{table}"),
+        });
     }
-    cols.sort_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
-    let mut names = Vec::new();
-    let mut kinds = Vec::new();
-    let mut fields = Vec::new();
-    for (_, _, name, ty) in cols {
-        let kind = CqlKind::parse(&ty).ok_or_else(|| {
-            CassandraError::Config(format!(
-                "column {keyspace}.{table}.{name} has type `{ty}`, which the sink cannot write yet"
-            ))
-        })?;
-        fields.push(Field::new(&name, kind.data_type(), true));
-        names.push(name);
-        kinds.push(kind);
-    }
-    Ok(TableColumns {
-        names,
-        kinds,
-        arrow: Arc::new(Schema::new(fields)),
-    })
+    Ok(cols)
 }
 
 fn schema_error(keyspace: &str, table: &str, e: impl std::fmt::Display) -> CassandraError {

@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -10,9 +9,10 @@ use datafusion::common::DataFusionError;
 use datafusion::datasource::sink::DataSink;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
-use ember_engine::{BatchContext, SinkFailure};
+use ember_engine::{BatchContext, SinkFailure, WriteTime};
 use futures::stream::{FuturesUnordered, StreamExt};
 
+use super::fault::Fault;
 use super::writer::{WriteError, Writer};
 
 /// Upserts every row of its input and returns once all are acknowledged.
@@ -46,17 +46,14 @@ impl DataSink for CassandraSink {
         mut data: SendableRecordBatchStream,
         context: &Arc<TaskContext>,
     ) -> datafusion::common::Result<u64> {
-        // Outside a micro-batch (e.g. an ad-hoc INSERT) write at wall time.
-        let base_ts = BatchContext::of(context)
-            .map(|b| b.write_time_micros)
-            .unwrap_or_else(now_micros);
-        let mut position = 0i64;
+        let base_ts = planned_write_time(context, &self.name)?;
+        let mut position = 0usize;
         let mut written = 0u64;
         let mut in_flight = FuturesUnordered::new();
         while let Some(batch) = data.next().await {
             let batch = Arc::new(batch?);
-            let rows = batch.num_rows() as i64;
-            for chunk in self.writer.chunks(batch, base_ts + position) {
+            let rows = batch.num_rows();
+            for chunk in self.writer.chunks(batch, base_ts.after_rows(position)) {
                 while in_flight.len() >= self.concurrency {
                     written += next_result(&mut in_flight, &self.name).await?;
                 }
@@ -82,9 +79,17 @@ where
     match in_flight.next().await {
         Some(Ok(n)) => Ok(n),
         // Cassandra unavailable after every retry: the pipeline must stop.
-        Some(Err(e)) if e.transient => Err(DataFusionError::External(Box::new(SinkFailure(
-            format!("writing to Cassandra table {name}: {}", e.error),
-        )))),
+        Some(Err(e)) if e.fault == Fault::Transient => Err(DataFusionError::External(Box::new(
+            SinkFailure(format!("writing to Cassandra table {name}: {}", e.error)),
+        ))),
+        // Refused whatever the values: stop too, never dead-letter.
+        Some(Err(e)) if e.fault == Fault::Pipeline => {
+            Err(DataFusionError::External(Box::new(SinkFailure(format!(
+                "Cassandra refused writes to table {name} (the pipeline's fault, \
+                 not the records': permissions, schema or statement): {}",
+                e.error
+            )))))
+        }
         // Cassandra rejected these rows: the engine narrows it down to them.
         Some(Err(e)) => Err(DataFusionError::Execution(format!(
             "Cassandra rejected a row of {name}: {}",
@@ -94,9 +99,29 @@ where
     }
 }
 
-fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
+/// The write time the engine planned for this batch. Every write of a
+/// pipeline carries it, which is what makes a replay idempotent; there is no
+/// ad-hoc path that writes without one, so its absence is an engine bug, not
+/// a reason to fall back to the wall clock.
+fn planned_write_time(context: &TaskContext, table: &str) -> datafusion::common::Result<WriteTime> {
+    match BatchContext::of(context) {
+        Some(batch) => Ok(batch.write_time),
+        None => datafusion::common::internal_err!(
+            "Cassandra table {table} was written outside a planned micro-batch (no write time)"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_without_a_planned_write_time_is_an_error_not_the_wall_clock() {
+        let err = planned_write_time(&TaskContext::default(), "ks.t").unwrap_err();
+        assert!(
+            err.to_string().contains("outside a planned micro-batch"),
+            "{err}"
+        );
+    }
 }

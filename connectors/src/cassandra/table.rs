@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session as DfSession, TableProvider};
 use datafusion::common::{not_impl_err, plan_err, Result as DfResult};
@@ -11,14 +12,20 @@ use datafusion::datasource::sink::DataSinkExec;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
-use ember_engine::trigger::parse_duration;
+use ember_decode::SourceSchema;
+use ember_engine::{DeleteSink, SinkFailure, WriteTime};
 use scylla::client::session::Session;
 use scylla::errors::PrepareError;
 use scylla::statement::prepared::PreparedStatement;
 
-use super::config::{quote_identifier, validate_identifier, CassandraSinkConfig};
+use super::activity::SinkActivity;
+use super::config::{quote_identifier, CassandraSinkConfig};
+use super::ddl::ensure_table;
+use super::delete::{delete_cql, key_schema, Deleter};
+use super::error::CassandraError;
+use super::fault::invalid_names_the_schema;
 use super::schema::{read_columns, TableColumns};
-use super::session::{connect, ensure_table, CassandraError};
+use super::session::connect;
 use super::sink::CassandraSink;
 use super::writer::Writer;
 
@@ -29,22 +36,24 @@ pub struct CassandraTable {
     columns: TableColumns,
     writer: Arc<Writer>,
     concurrency: usize,
+    /// With `deletes = true`: the prepared `DELETE` and the key's schema.
+    deletes: Option<(Deleter, SourceSchema)>,
 }
 
 /// How long a table that was just created may stay invisible to `PREPARE`.
 const SCHEMA_SETTLE: Duration = Duration::from_secs(20);
 
-/// Prepares the upsert. When several instances start at once, each may run
+/// Prepares a statement (the upsert, the delete). When several instances start at once, each may run
 /// the table's `CREATE TABLE IF NOT EXISTS`; Cassandra then settles on one
 /// definition and, meanwhile, can answer "does not exist" to a prepare.
 /// That answer is retried for a while; any other is final.
-async fn prepare_insert(session: &Session, cql: &str) -> Result<PreparedStatement, PrepareError> {
+async fn prepare(session: &Session, cql: &str) -> Result<PreparedStatement, PrepareError> {
     let started = Instant::now();
     loop {
         match session.prepare(cql).await {
             Ok(statement) => return Ok(statement),
             Err(e)
-                if e.to_string().contains("does not exist")
+                if invalid_names_the_schema(&e.to_string())
                     && started.elapsed() < SCHEMA_SETTLE =>
             {
                 tracing::debug!(error = %e, "table not visible yet; preparing again");
@@ -63,21 +72,16 @@ impl CassandraTable {
         default_table: &str,
         config: &CassandraSinkConfig,
     ) -> Result<Self, CassandraError> {
-        let table = config.table.as_deref().unwrap_or(default_table);
-        let retry_for = parse_duration(&config.retry_for)
-            .map_err(|e| CassandraError::Config(format!("retry_for: {e}")))?;
+        // Keyspace and table are identifiers by type (parsed when the
+        // config was built), so they can be spliced into the CQL below.
+        let table = config.table_name(default_table)?;
+        let retry_for = config.retry_for.into();
         if config.concurrency == 0 || config.batch_max_rows == 0 {
-            return Err(CassandraError::Config(
-                "concurrency and batch_max_rows must be at least 1".into(),
-            ));
+            return Err(CassandraError::ZeroLimit);
         }
-        // Checked here too, not only at config load: the names are spliced
-        // into CQL below, whoever built this config.
-        validate_identifier("keyspace", &config.keyspace).map_err(CassandraError::Config)?;
-        validate_identifier("table", table).map_err(CassandraError::Config)?;
         let session = connect(config).await?;
-        ensure_table(&session, config, table).await?;
-        let columns = read_columns(&session, &config.keyspace, table).await?;
+        ensure_table(&session, config, &table).await?;
+        let columns = read_columns(&session, &config.keyspace, &table).await?;
         let insert = format!(
             "INSERT INTO {}.{} ({}) VALUES ({}) USING TIMESTAMP ?",
             config.keyspace,
@@ -90,27 +94,65 @@ impl CassandraTable {
                 .join(", "),
             vec!["?"; columns.names.len()].join(", ")
         );
-        let insert =
-            prepare_insert(&session, &insert)
-                .await
-                .map_err(|e| CassandraError::Schema {
-                    what: format!("prepare insert into {}.{table}", config.keyspace),
-                    message: e.to_string(),
-                })?;
+        let insert = prepare(&session, &insert)
+            .await
+            .map_err(|e| CassandraError::Schema {
+                what: format!("prepare insert into {}.{table}", config.keyspace),
+                message: e.to_string(),
+            })?;
+        let session = Arc::new(session);
+        let activity = Arc::new(SinkActivity::default());
+        let deletes = match config.deletes {
+            false => None,
+            true => {
+                let key = &columns.names[..columns.key_len];
+                let schema = key_schema(key, &columns.kinds[..columns.key_len])?;
+                let statement = prepare(&session, &delete_cql(&config.keyspace, &table, key))
+                    .await
+                    .map_err(|e| CassandraError::Schema {
+                        what: format!("prepare delete from {}.{table}", config.keyspace),
+                        message: e.to_string(),
+                    })?;
+                let deleter = Deleter {
+                    session: session.clone(),
+                    statement,
+                    kinds: columns.kinds[..columns.key_len].to_vec(),
+                    batch_max_rows: config.batch_max_rows,
+                    concurrency: config.concurrency,
+                    retry_for,
+                    activity: activity.clone(),
+                };
+                Some((deleter, schema))
+            }
+        };
         let writer = Writer {
-            session: Arc::new(session),
+            session,
             insert,
             kinds: columns.kinds.clone(),
             batch_max_rows: config.batch_max_rows,
             batch_max_bytes: config.batch_max_bytes,
             retry_for,
+            ignore_nulls: config.ignore_nulls,
+            activity,
         };
         Ok(CassandraTable {
             name: format!("{}.{table}", config.keyspace),
             columns,
             writer: Arc::new(writer),
             concurrency: config.concurrency,
+            deletes,
         })
+    }
+
+    /// The requests this table's writes and deletes have in flight, sent
+    /// and retried, counted live (for `/metrics`).
+    pub fn activity(&self) -> Arc<SinkActivity> {
+        self.writer.activity.clone()
+    }
+
+    /// Whether the sink applies tombstones as deletes (`deletes = true`).
+    pub fn deletes(&self) -> bool {
+        self.deletes.is_some()
     }
 
     /// `keyspace.table`.
@@ -164,5 +206,40 @@ impl TableProvider for CassandraTable {
             concurrency: self.concurrency,
         };
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
+    }
+}
+
+#[async_trait]
+impl DeleteSink for CassandraTable {
+    fn describe(&self) -> String {
+        format!("Cassandra table {}", self.name)
+    }
+
+    fn key_schema(&self) -> SourceSchema {
+        match &self.deletes {
+            Some((_, schema)) => schema.clone(),
+            // Not reached: the runner hands only sinks with deletes to the
+            // engine. An empty key refuses every tombstone, deleting nothing.
+            None => SourceSchema { fields: Vec::new() },
+        }
+    }
+
+    async fn delete(
+        &self,
+        keys: RecordBatch,
+        write_times: Vec<WriteTime>,
+    ) -> Result<Vec<(usize, String)>, SinkFailure> {
+        let Some((deleter, _)) = &self.deletes else {
+            return Err(SinkFailure(format!(
+                "{} was asked to delete rows without deletes = true (an engine bug)",
+                self.name
+            )));
+        };
+        deleter.delete(&keys, &write_times).await.map_err(|e| {
+            SinkFailure(format!(
+                "deleting from Cassandra table {}: {}",
+                self.name, e.error
+            ))
+        })
     }
 }

@@ -6,10 +6,14 @@ use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::RecordBatch;
 use scylla::client::session::Session;
-use scylla::errors::{ExecutionError, RequestAttemptError};
+use scylla::errors::ExecutionError;
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
 
+use ember_engine::WriteTime;
+
+use super::activity::SinkActivity;
+use super::fault::{fault_of, Fault};
 use super::row::{estimated_size, ArrowRow};
 use super::schema::CqlKind;
 
@@ -22,30 +26,33 @@ pub(crate) struct Writer {
     pub batch_max_rows: usize,
     pub batch_max_bytes: usize,
     pub retry_for: Duration,
+    /// Null cells are sent unset (the column keeps its value) rather than
+    /// null (which writes a cell tombstone): `ignore_nulls = true`.
+    pub ignore_nulls: bool,
+    pub activity: Arc<SinkActivity>,
 }
 
 /// A write that failed for good.
 #[derive(Debug)]
 pub(crate) struct WriteError {
-    /// True when retries ran out on a transient error: Cassandra is
-    /// unavailable. False when Cassandra rejected these rows.
-    pub transient: bool,
+    /// `Transient` when retries ran out: Cassandra is unavailable.
+    pub fault: Fault,
     pub error: ExecutionError,
 }
 
-/// Rows `[start, end)` of a batch, written at `base_ts + (row - start)`.
+/// Rows `[start, end)` of a batch, row `r` written at `base_ts.after_rows(r - start)`.
 #[derive(Debug, Clone)]
 pub(crate) struct Chunk {
     pub batch: Arc<RecordBatch>,
     pub start: usize,
     pub end: usize,
-    pub base_ts: i64,
+    pub base_ts: WriteTime,
 }
 
 impl Writer {
     /// Splits a batch into request-sized chunks: at most `batch_max_rows`
     /// rows and `batch_max_bytes` bytes each (a single larger row goes alone).
-    pub fn chunks(&self, batch: Arc<RecordBatch>, base_ts: i64) -> Vec<Chunk> {
+    pub fn chunks(&self, batch: Arc<RecordBatch>, base_ts: WriteTime) -> Vec<Chunk> {
         let mut chunks = Vec::new();
         let (mut start, mut bytes) = (0, 0);
         for row in 0..batch.num_rows() {
@@ -56,7 +63,7 @@ impl Writer {
                     batch: batch.clone(),
                     start,
                     end: row,
-                    base_ts: base_ts + start as i64,
+                    base_ts: base_ts.after_rows(start),
                 });
                 (start, bytes) = (row, 0);
             }
@@ -67,7 +74,7 @@ impl Writer {
                 batch: batch.clone(),
                 start,
                 end: batch.num_rows(),
-                base_ts: base_ts + start as i64,
+                base_ts: base_ts.after_rows(start),
             });
         }
         chunks
@@ -77,24 +84,8 @@ impl Writer {
     /// passed. Returns the rows written, or the error and whether it was
     /// transient (the sink is unavailable) rather than about these rows.
     pub async fn write(&self, chunk: Chunk) -> Result<u64, WriteError> {
-        let started = Instant::now();
-        let mut delay = Duration::from_millis(100);
-        loop {
-            match self.write_once(&chunk).await {
-                Ok(()) => return Ok((chunk.end - chunk.start) as u64),
-                Err(e) if is_transient(&e) && started.elapsed() < self.retry_for => {
-                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "cassandra write failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
-                Err(e) => {
-                    return Err(WriteError {
-                        transient: is_transient(&e),
-                        error: e,
-                    })
-                }
-            }
-        }
+        with_retries(self.retry_for, &self.activity, || self.write_once(&chunk)).await?;
+        Ok((chunk.end - chunk.start) as u64)
     }
 
     async fn write_once(&self, chunk: &Chunk) -> Result<(), ExecutionError> {
@@ -102,7 +93,8 @@ impl Writer {
             batch: &chunk.batch,
             kinds: &self.kinds,
             row: r,
-            timestamp: chunk.base_ts + (r - chunk.start) as i64,
+            timestamp: chunk.base_ts.after_rows(r - chunk.start),
+            ignore_nulls: self.ignore_nulls,
         };
         if chunk.end - chunk.start == 1 {
             self.session
@@ -120,25 +112,42 @@ impl Writer {
     }
 }
 
-/// Timeouts, unavailability, overload and lost connections pass; a request
-/// Cassandra rejects as wrong would fail the same way again.
-fn is_transient(e: &ExecutionError) -> bool {
-    use scylla::errors::DbError;
-    match e {
-        ExecutionError::LastAttemptError(RequestAttemptError::DbError(db, _)) => !matches!(
-            db,
-            DbError::SyntaxError
-                | DbError::Invalid
-                | DbError::AlreadyExists { .. }
-                | DbError::FunctionFailure { .. }
-                | DbError::AuthenticationError
-                | DbError::Unauthorized
-                | DbError::ConfigError
-                | DbError::ProtocolError
-        ),
-        ExecutionError::LastAttemptError(RequestAttemptError::SerializationError(_))
-        | ExecutionError::BadQuery(_)
-        | ExecutionError::PrepareError(_) => false,
-        _ => true,
+/// Runs `attempt` until it succeeds, fails for good, or transient failures
+/// have gone on for `retry_for` (with backoff from 100 ms to 5 s). Every
+/// attempt is counted in `activity`.
+pub(crate) async fn with_retries<F, Fut>(
+    retry_for: Duration,
+    activity: &SinkActivity,
+    mut attempt: F,
+) -> Result<(), WriteError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), ExecutionError>>,
+{
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(100);
+    let mut first = true;
+    loop {
+        if !std::mem::take(&mut first) {
+            activity.retried();
+        }
+        let outcome = {
+            let _in_flight = activity.request();
+            attempt().await
+        };
+        match outcome {
+            Ok(()) => return Ok(()),
+            Err(e) if fault_of(&e) == Fault::Transient && started.elapsed() < retry_for => {
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "cassandra write failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => {
+                return Err(WriteError {
+                    fault: fault_of(&e),
+                    error: e,
+                })
+            }
+        }
     }
 }

@@ -3,37 +3,52 @@
 use std::collections::BTreeMap;
 
 use ember_decode::SourceSchema;
+use ember_engine::{BatchBounds, ByteSize};
 
 use super::security::KafkaSecurity;
-use serde::{Deserialize, Serialize};
+use super::topic::TopicName;
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// A Kafka topic read as a stream of JSON records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaSourceConfig {
-    /// Always `"kafka"` for now; reserved for other sources.
-    #[serde(rename = "type", default = "default_type")]
-    pub kind: String,
+    /// The source's kind: `"kafka"` (the default and only one today).
+    #[serde(rename = "type", default)]
+    pub kind: SourceKind,
     /// Bootstrap servers, `host:port[,host:port…]`.
     #[serde(default = "default_brokers")]
     pub brokers: String,
-    /// The topic to read.
-    pub topic: String,
+    /// The topic to read (required): 1–249 of `[a-zA-Z0-9._-]`, not `.`
+    /// or `..`.
+    pub topic: TopicName,
     /// Consumer group. Default: `ember-<pipeline name>`.
     #[serde(default)]
     pub group_id: Option<String>,
     /// The table name the SQL reads the batch from (independent of the topic).
     #[serde(default = "default_table")]
     pub table: String,
-    /// Payload format; `json` is the only one today.
-    #[serde(default = "default_format")]
-    pub format: String,
+    /// Payload format: `"json"` (the default and only one today).
+    #[serde(default)]
+    pub format: PayloadFormat,
     /// Where a group with no committed offsets starts.
     #[serde(default)]
     pub starting_offsets: StartingOffsets,
     /// The most records in one micro-batch: the bound on memory per batch.
     #[serde(default = "default_max_records")]
     pub max_records: usize,
+    /// The most bytes in one micro-batch: a batch closes once its records'
+    /// keys and values add up to this (the record that crosses it is still
+    /// in, so a record larger than this is a batch of one, never a stall).
+    /// A number of bytes or a size: `"64MiB"`, `"512KiB"`, `"1GB"`. The
+    /// default, 64 MiB, keeps a batch of the default 20,000 records of up
+    /// to ~3 KiB whole (the `users_created` records are ~400 bytes: bytes
+    /// never bind there), and bounds a batch of large records to what a
+    /// few hundred MB of memory holds once decoded into Arrow and written.
+    /// Replays of batches planned under larger bounds are processed in
+    /// pieces of this size.
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: ByteSize,
     /// The fields decoded from each record, in order. Default: the
     /// `users_created` contract.
     #[serde(default = "SourceSchema::users_created")]
@@ -100,20 +115,63 @@ impl StartingOffsets {
     }
 }
 
-fn default_type() -> String {
-    "kafka".into()
+/// `type` of the source. Each tag is a unit enum of its own, not
+/// `#[serde(tag = "type")]` on an enum of configs: serde buffers an
+/// internally tagged table before it picks the variant, and the buffered
+/// values lose the spans that put the line into the file's other errors
+/// (and do not support a default tag).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    #[default]
+    Kafka,
 }
+
+/// `format` of the source's payloads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PayloadFormat {
+    #[default]
+    Json,
+}
+
+/// `text` as the one variant it may be, or "`"text" is not supported (only
+/// "<only>")`".
+fn only<'de, D: Deserializer<'de>, T>(d: D, only: &str, value: T) -> Result<T, D::Error> {
+    let text = String::deserialize(d)?;
+    if text == only {
+        Ok(value)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{text:?} is not supported (only {only:?})"
+        )))
+    }
+}
+
+impl<'de> Deserialize<'de> for SourceKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        only(d, "kafka", SourceKind::Kafka)
+    }
+}
+
+impl<'de> Deserialize<'de> for PayloadFormat {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        only(d, "json", PayloadFormat::Json)
+    }
+}
+
 fn default_brokers() -> String {
     "127.0.0.1:9092".into()
 }
 fn default_table() -> String {
     "users_created".into()
 }
-fn default_format() -> String {
-    "json".into()
-}
 fn default_max_records() -> usize {
-    20_000
+    BatchBounds::DEFAULT.max_records
+}
+
+fn default_max_bytes() -> ByteSize {
+    ByteSize(BatchBounds::DEFAULT.max_bytes)
 }
 
 fn default_true() -> bool {
@@ -130,7 +188,7 @@ pub struct DeadLetterConfig {
     pub enabled: bool,
     /// The topic. Default: `<source topic>.dlq`.
     #[serde(default)]
-    pub topic: Option<String>,
+    pub topic: Option<TopicName>,
     /// Partitions when the topic is created.
     #[serde(default = "default_dlq_partitions")]
     pub partitions: i32,

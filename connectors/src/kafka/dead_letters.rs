@@ -113,7 +113,7 @@ impl KafkaDeadLetters {
             _ => None,
         };
         let mut fields = vec![
-            (REASON, l.reason.as_str()),
+            (REASON, l.reason.code()),
             (DETAIL, detail.as_ref()),
             (SOURCE_TOPIC, self.source_topic.as_str()),
             (SOURCE_PARTITION, partition.as_str()),
@@ -134,7 +134,7 @@ impl KafkaDeadLetters {
         let mut record: FutureRecord<'_, [u8], [u8]> =
             FutureRecord::to(&self.topic).headers(headers);
         if let Some(key) = &l.key {
-            record = record.key(key.as_slice());
+            record = record.key(key.as_ref());
         }
         if let Some(value) = cut.as_ref().map(|(v, _)| *v).or(value) {
             record = record.payload(value);
@@ -154,11 +154,12 @@ impl KafkaDeadLetters {
         l: &DeadLetter,
     ) -> Result<(), SourceError> {
         let error = |e: KafkaError| {
-            SourceError::Connection(format!(
+            let message = format!(
                 "dead-letter topic {}: {}",
                 self.topic,
                 super::client_error(&e)
-            ))
+            );
+            SourceError::connection_from(message, e)
         };
         match self.send_one(producer, l, None).await {
             Err(KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge)) => {
@@ -166,7 +167,7 @@ impl KafkaDeadLetters {
                     topic = %self.topic,
                     partition = l.partition,
                     offset = l.offset,
-                    bytes = l.value.as_ref().map_or(0, Vec::len),
+                    bytes = l.value.as_ref().map_or(0, |v| v.len()),
                     kept = self.truncated_value_bytes,
                     "dead letter too large for its topic: sending it with the value truncated ({VALUE_TRUNCATED})"
                 );
@@ -193,7 +194,10 @@ fn cap_detail(detail: &str) -> std::borrow::Cow<'_, str> {
 
 fn create_producer(config: &ClientConfig) -> Result<FutureProducer, SourceError> {
     config.create().map_err(|e| {
-        SourceError::Connection(format!("dead-letter producer: {}", super::client_error(&e)))
+        SourceError::connection_from(
+            format!("dead-letter producer: {}", super::client_error(&e)),
+            e,
+        )
     })
 }
 

@@ -5,16 +5,22 @@ mod config;
 mod dead_letter_topic;
 pub mod dead_letters;
 mod producer;
+mod reader;
 mod security;
 mod source;
+mod topic;
 
 pub use admin::{check_connection, ensure_topic, KafkaAdminError};
-pub use config::{DeadLetterConfig, KafkaOptions, KafkaSourceConfig, StartingOffsets};
+pub use config::{
+    DeadLetterConfig, KafkaOptions, KafkaSourceConfig, PayloadFormat, SourceKind, StartingOffsets,
+};
 pub use dead_letter_topic::{ensure_dead_letter_topic, DeadLetterTopic};
 pub use dead_letters::KafkaDeadLetters;
 pub use producer::{KafkaProducer, ProducerError};
-pub use security::{KafkaSecurity, SaslMechanism, SecurityProtocol};
-pub use source::KafkaSource;
+pub use reader::{committed_offsets, read_topic, scan_topic, ReadWindow, StoredRecord};
+pub use security::{KafkaSecurity, KafkaSecurityError, SaslMechanism, SecurityProtocol};
+pub use source::{KafkaSource, ReadUntil};
+pub use topic::{InvalidTopicName, TopicName};
 
 use std::sync::Mutex;
 

@@ -75,6 +75,28 @@ impl SaslMechanism {
     }
 }
 
+/// `[source.security]` settings that do not fit together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KafkaSecurityError {
+    #[error("protocol {} needs sasl_mechanism (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", protocol.as_str())]
+    NoMechanism { protocol: SecurityProtocol },
+    #[error("protocol {} needs a username", protocol.as_str())]
+    NoUsername { protocol: SecurityProtocol },
+    #[error("protocol {} needs a password (password, password_file or EMBER_SOURCE__SECURITY__PASSWORD)", protocol.as_str())]
+    NoPassword { protocol: SecurityProtocol },
+    #[error("sasl_mechanism/username are set but protocol {} does not use SASL (SASL_SSL or SASL_PLAINTEXT)", protocol.as_str())]
+    SaslWithoutSasl { protocol: SecurityProtocol },
+    #[error("{key} is set but protocol {} does not use TLS (SSL or SASL_SSL)", protocol.as_str())]
+    TlsWithoutTls {
+        key: &'static str,
+        protocol: SecurityProtocol,
+    },
+    #[error("{key}: {} does not exist", file.display())]
+    MissingFile { key: &'static str, file: PathBuf },
+    #[error("cert_file and key_file go together")]
+    CertWithoutKey,
+}
+
 /// Authentication and encryption of the Kafka connection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,6 +107,7 @@ pub struct KafkaSecurity {
     /// Required with the SASL protocols.
     #[serde(default)]
     pub sasl_mechanism: Option<SaslMechanism>,
+    /// The SASL user; required with the SASL protocols.
     #[serde(default)]
     pub username: Option<String>,
     /// Never printed; prefer `password_file` or `EMBER_SOURCE__SECURITY__PASSWORD`
@@ -135,29 +158,20 @@ impl Default for KafkaSecurity {
 
 impl KafkaSecurity {
     /// Consistency of the settings, with the key at fault named.
-    pub fn validate(&self) -> Result<(), String> {
-        let p = self.protocol;
-        if p.uses_sasl() {
+    pub fn validate(&self) -> Result<(), KafkaSecurityError> {
+        let protocol = self.protocol;
+        if protocol.uses_sasl() {
             if self.sasl_mechanism.is_none() {
-                return Err(format!(
-                    "protocol {} needs sasl_mechanism (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)",
-                    p.as_str()
-                ));
+                return Err(KafkaSecurityError::NoMechanism { protocol });
             }
             if self.username.as_deref().is_none_or(str::is_empty) {
-                return Err(format!("protocol {} needs a username", p.as_str()));
+                return Err(KafkaSecurityError::NoUsername { protocol });
             }
             if self.password.is_none() {
-                return Err(format!(
-                    "protocol {} needs a password (password, password_file or EMBER_SOURCE__SECURITY__PASSWORD)",
-                    p.as_str()
-                ));
+                return Err(KafkaSecurityError::NoPassword { protocol });
             }
         } else if self.sasl_mechanism.is_some() || self.username.is_some() {
-            return Err(format!(
-                "sasl_mechanism/username are set but protocol {} does not use SASL (SASL_SSL or SASL_PLAINTEXT)",
-                p.as_str()
-            ));
+            return Err(KafkaSecurityError::SaslWithoutSasl { protocol });
         }
         let tls_files = [
             ("ca_file", &self.ca_file),
@@ -166,19 +180,19 @@ impl KafkaSecurity {
         ];
         for (key, file) in tls_files {
             if let Some(file) = file {
-                if !p.uses_tls() {
-                    return Err(format!(
-                        "{key} is set but protocol {} does not use TLS (SSL or SASL_SSL)",
-                        p.as_str()
-                    ));
+                if !protocol.uses_tls() {
+                    return Err(KafkaSecurityError::TlsWithoutTls { key, protocol });
                 }
                 if !file.is_file() {
-                    return Err(format!("{key}: {} does not exist", file.display()));
+                    return Err(KafkaSecurityError::MissingFile {
+                        key,
+                        file: file.clone(),
+                    });
                 }
             }
         }
         if self.cert_file.is_some() != self.key_file.is_some() {
-            return Err("cert_file and key_file go together".into());
+            return Err(KafkaSecurityError::CertWithoutKey);
         }
         Ok(())
     }
@@ -285,18 +299,30 @@ mod tests {
     fn inconsistent_settings_are_refused() {
         let mut s = sasl();
         s.password = None;
-        assert!(s.validate().unwrap_err().contains("password"));
+        assert!(s.validate().unwrap_err().to_string().contains("password"));
         let mut s = sasl();
         s.sasl_mechanism = None;
-        assert!(s.validate().unwrap_err().contains("sasl_mechanism"));
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("sasl_mechanism"));
         let mut s = sasl();
         s.protocol = SecurityProtocol::Plaintext;
         assert!(s.validate().is_err());
         let mut s = sasl();
         s.ca_file = Some("/nonexistent/ca.pem".into());
-        assert!(s.validate().unwrap_err().contains("does not use TLS"));
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("does not use TLS"));
         s.protocol = SecurityProtocol::SaslSsl;
-        assert!(s.validate().unwrap_err().contains("does not exist"));
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("does not exist"));
     }
 
     #[test]

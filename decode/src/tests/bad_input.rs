@@ -354,7 +354,9 @@ fn every_bad_input_kind_is_decoded_or_rejected_as_end_to_end() {
     let mut payloads: Vec<Option<&[u8]>> =
         cases.iter().map(|(_, b, _)| Some(b.as_slice())).collect();
     payloads.push(None);
-    let d = JsonDecoder::new(SourceSchema::users_created()).decode(&payloads);
+    let d = JsonDecoder::new(SourceSchema::users_created())
+        .decode(&payloads)
+        .unwrap();
     assert_eq!(d.rows.len() + d.rejects.len(), payloads.len());
     assert_eq!(
         d.rejects.last().map(|r| r.reason),

@@ -11,7 +11,7 @@ use arrow::datatypes::{Float64Type, Int64Type};
 fn reasons(spec: &SourceSchema, records: &[&str]) -> Vec<Option<RejectReason>> {
     let payloads: Vec<Option<&[u8]>> = records.iter().map(|r| Some(r.as_bytes())).collect();
     fuzzing::check(spec, &payloads);
-    let d = JsonDecoder::new(spec.clone()).decode(&payloads);
+    let d = JsonDecoder::new(spec.clone()).decode(&payloads).unwrap();
     (0..records.len())
         .map(|i| d.rejects.iter().find(|r| r.index == i).map(|r| r.reason))
         .collect()
@@ -130,7 +130,7 @@ fn text_columns_keep_numbers_and_booleans_as_written() {
     let records: Vec<String> = values.iter().map(|v| format!(r#"{{"s":{v}}}"#)).collect();
     let payloads: Vec<Option<&[u8]>> = records.iter().map(|r| Some(r.as_bytes())).collect();
     fuzzing::check(&spec, &payloads);
-    let d = JsonDecoder::new(spec).decode(&payloads);
+    let d = JsonDecoder::new(spec).decode(&payloads).unwrap();
     let cells = d.batch.column(0).as_string::<i32>();
     let got: Vec<&str> = (0..cells.len()).map(|i| cells.value(i)).collect();
     assert_eq!(got, values);
@@ -175,7 +175,7 @@ fn typed_columns_accept_what_arrow_json_accepted() {
         }
     }
     let payloads: Vec<Option<&[u8]>> = records.iter().map(|r| Some(r.as_bytes())).collect();
-    let d = JsonDecoder::new(spec).decode(&payloads);
+    let d = JsonDecoder::new(spec).decode(&payloads).unwrap();
     let ints = d.batch.column(0).as_primitive::<Int64Type>();
     let got: Vec<Option<i64>> = ints.iter().collect();
     assert_eq!(

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::latency::LatencySummary;
-use crate::report::BatchReport;
+use crate::report::{BatchReport, PerSink};
 
 /// Totals of a run.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -16,14 +16,26 @@ pub struct RunSummary {
     pub decoded: u64,
     /// Records dead-lettered (or, without a dead-letter sink, counted).
     pub rejected: u64,
+    /// Tombstones applied as deletes (see [`crate::deletes`]).
+    pub deleted: u64,
     /// Offsets deleted before they were processed (skipped by configuration).
     pub lost: u64,
     /// Rows acknowledged per sink table.
-    pub written: Vec<(String, u64)>,
+    pub written: PerSink,
+    /// Records each sink's transform failed on (see
+    /// [`BatchReport::dead_lettered_by_sink`]).
+    pub dead_lettered_by_sink: PerSink,
     pub duration: Duration,
     /// Sink acknowledgement − Kafka timestamp, over every record (see
     /// [`crate::latency`]); `None` when no record carried a timestamp.
     pub latency: Option<LatencySummary>,
+}
+
+/// Adds one batch's per-sink counts to the run's.
+fn add_per_sink(totals: &mut PerSink, batch: &PerSink) {
+    for (sink, n) in batch {
+        *totals.entry(sink.clone()).or_default() += n;
+    }
 }
 
 impl RunSummary {
@@ -33,16 +45,30 @@ impl RunSummary {
         self.rows_in += r.rows_in as u64;
         self.decoded += r.decoded as u64;
         self.rejected += r.rejected as u64;
-        for (sink, n) in &r.written {
-            match self.written.iter_mut().find(|(s, _)| s == sink) {
-                Some((_, total)) => *total += n,
-                None => self.written.push((sink.clone(), *n)),
-            }
-        }
+        self.deleted += r.deleted as u64;
+        add_per_sink(&mut self.written, &r.written);
+        add_per_sink(&mut self.dead_lettered_by_sink, &r.dead_lettered_by_sink);
+    }
+
+    /// Per sink: decoded records its SQL left out (neither written nor
+    /// dead-lettered by it). Meaningful for transforms that write each row
+    /// they keep once; 0 where a transform writes more rows than it reads.
+    pub fn filtered_by_sink(&self) -> PerSink {
+        self.written
+            .iter()
+            .map(|(sink, written)| {
+                let failed = self
+                    .dead_lettered_by_sink
+                    .get(sink)
+                    .copied()
+                    .unwrap_or_default();
+                (sink.clone(), self.decoded.saturating_sub(written + failed))
+            })
+            .collect()
     }
 
     /// Rows written by all sinks together.
     pub fn total_written(&self) -> u64 {
-        self.written.iter().map(|(_, n)| n).sum()
+        self.written.values().sum()
     }
 }

@@ -3,267 +3,17 @@
 //! writing to the shared checkpoint), a real file checkpoint, real SQL and
 //! an in-memory sink.
 
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::datasource::MemTable;
 use tokio::sync::watch;
 
 use super::*;
-use crate::checkpoint::CheckpointError;
-use crate::source::{OffsetRange, SourceError};
 
-/// What another instance sharing the checkpoint plans before a delivery.
-struct OtherPlan {
-    batch_id: u64,
-    ranges: OffsetRanges,
-    write_time: i64,
-    /// Whether it also committed the batch.
-    committed: bool,
-}
-
-/// One `next_batch` answer: `(partition, offsets)` from the log, after the
-/// other instance (if any) planned its batch.
-struct Delivery {
-    other: Option<OtherPlan>,
-    records: Vec<(i32, std::ops::Range<i64>)>,
-}
-
-/// A source that answers from a fixed log, delivery by delivery, then
-/// reports itself finished; it records every range read by a replay.
-struct ScriptedSource {
-    deliveries: VecDeque<Delivery>,
-    checkpoint_dir: PathBuf,
-    fetched: Arc<std::sync::Mutex<Vec<OffsetRanges>>>,
-    /// The partitions this instance owns; `None`: no consumer group.
-    assignment: Option<Vec<i32>>,
-    /// Per `next_batch` call: whether the checkpoint held a batch planned
-    /// and not yet committed (it never should: see the fencing test).
-    asked_mid_batch: Arc<std::sync::Mutex<Vec<bool>>>,
-}
-
-impl ScriptedSource {
-    async fn batch_in_flight(&self) -> bool {
-        let Ok(mut view) = Checkpoint::open(self.checkpoint_dir.to_str().unwrap_or_default(), "t")
-        else {
-            return false;
-        };
-        for p in 0..4 {
-            if view.load(p).await.is_ok_and(|s| s.pending.is_some()) {
-                return true;
-            }
-        }
-        false
-    }
-}
-
-fn record(partition: i32, offset: i64) -> RawRecord {
-    let value = format!(
-        r#"{{"id":"00000000-0000-4000-8000-{partition:04}{offset:08}","first_name":"p{partition}o{offset}"}}"#
-    );
-    RawRecord {
-        partition,
-        offset,
-        timestamp_ms: None,
-        key: None,
-        value: Some(value.into_bytes()),
-    }
-}
-
-#[async_trait]
-impl Source for ScriptedSource {
-    async fn next_batch(
-        &mut self,
-        _max_records: usize,
-        _deadline: Instant,
-    ) -> Result<Option<Vec<RawRecord>>, SourceError> {
-        let in_flight = self.batch_in_flight().await;
-        self.asked_mid_batch.lock().unwrap().push(in_flight);
-        let Some(delivery) = self.deliveries.pop_front() else {
-            return Ok(None);
-        };
-        if let Some(other) = delivery.other {
-            plan_elsewhere(&self.checkpoint_dir, other)
-                .await
-                .map_err(|e| SourceError::Other(e.to_string()))?;
-        }
-        Ok(Some(
-            delivery
-                .records
-                .into_iter()
-                .flat_map(|(p, offsets)| offsets.map(move |o| record(p, o)))
-                .collect(),
-        ))
-    }
-
-    async fn commit(&mut self, _ranges: &OffsetRanges) -> Result<(), SourceError> {
-        Ok(())
-    }
-
-    async fn fetch_ranges(&mut self, ranges: &OffsetRanges) -> Result<Vec<RawRecord>, SourceError> {
-        self.fetched.lock().unwrap().push(ranges.clone());
-        Ok(ranges
-            .iter()
-            .flat_map(|(&p, r)| (r.start..r.end).map(move |o| record(p, o)))
-            .collect())
-    }
-
-    async fn earliest_offset(&mut self, _partition: i32) -> Result<i64, SourceError> {
-        Ok(0)
-    }
-
-    fn assignment(&self) -> Option<Vec<i32>> {
-        self.assignment.clone()
-    }
-
-    fn describe(&self) -> String {
-        "scripted".into()
-    }
-}
-
-/// Writes `plan` into the checkpoint at `dir` through a handle of its own,
-/// as another instance (or an earlier run) would.
-async fn plan_elsewhere(dir: &std::path::Path, plan: OtherPlan) -> Result<(), CheckpointError> {
-    let mut theirs = Checkpoint::open(dir.to_str().unwrap_or_default(), "t")?;
-    for &p in plan.ranges.keys() {
-        theirs.load(p).await?;
-    }
-    theirs
-        .plan(plan.batch_id, &plan.ranges, plan.write_time, 0)
-        .await?;
-    if plan.committed {
-        theirs.commit(&plan.ranges).await?;
-    }
-    Ok(())
-}
-
-struct Collect(Vec<BatchReport>);
-
-/// A continuous job (the scripted source ends it when its script runs out).
-/// The scripted source answers at once, so the interval never passes: no
-/// batch is topped up with the next delivery however slow the machine is.
-const CONTINUOUS: Trigger = Trigger::ProcessingTime(std::time::Duration::from_secs(600));
-
-impl Reporter for Collect {
-    fn batch_done(&mut self, report: &BatchReport) {
-        self.0.push(report.clone());
-    }
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!(
-        "ember-pipeline-{name}-{}-{nanos}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn ranges(list: &[(i32, i64, i64)]) -> OffsetRanges {
-    list.iter()
-        .map(|&(p, start, end)| (p, OffsetRange { start, end }))
-        .collect()
-}
-
-/// The copy transform (`src` → an in-memory `out`) over `source`, its SQL
-/// file in `dir`, its checkpoint at `source.checkpoint_dir`.
-async fn copy_pipeline(
-    name: &str,
-    dir: &std::path::Path,
-    trigger: Trigger,
-    source: ScriptedSource,
-) -> (Pipeline, Arc<MemTable>) {
-    let sql = dir.join("copy.sql");
-    std::fs::write(
-        &sql,
-        "INSERT INTO out SELECT id, first_name AS name FROM src",
-    )
-    .unwrap();
-    let out_schema = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Utf8, true),
-        Field::new("name", DataType::Utf8, true),
-    ]));
-    let out = Arc::new(MemTable::try_new(out_schema, vec![vec![]]).unwrap());
-    let spec = PipelineSpec {
-        name: name.into(),
-        source_table: "src".into(),
-        schema: SourceSchema::users_created(),
-        max_records: 1_000,
-        trigger,
-        sql_files: vec![sql],
-        fail_on_data_loss: true,
-    };
-    let checkpoint = Checkpoint::open(source.checkpoint_dir.to_str().unwrap(), "t").unwrap();
-    let pipeline = Pipeline::new(
-        spec,
-        Box::new(source),
-        vec![("out".into(), out.clone() as _)],
-        checkpoint,
-        None,
-    )
-    .await
-    .unwrap();
-    (pipeline, out)
-}
-
-/// Runs the pipeline over `deliveries`; returns the reports, the ranges
-/// replays read, and the names written to the sink in order.
-async fn run(
-    name: &str,
-    trigger: Trigger,
-    assignment: Option<&[i32]>,
-    before_start: Vec<OtherPlan>,
-    deliveries: Vec<Delivery>,
-) -> (Vec<BatchReport>, Vec<OffsetRanges>, Vec<String>) {
-    let asked = Arc::default();
-    run_observed(name, trigger, assignment, before_start, deliveries, &asked).await
-}
-
-/// [`run`], also recording what the source saw at each `next_batch`.
-async fn run_observed(
-    name: &str,
-    trigger: Trigger,
-    assignment: Option<&[i32]>,
-    before_start: Vec<OtherPlan>,
-    deliveries: Vec<Delivery>,
-    asked_mid_batch: &Arc<std::sync::Mutex<Vec<bool>>>,
-) -> (Vec<BatchReport>, Vec<OffsetRanges>, Vec<String>) {
-    let dir = temp_dir(name);
-    let checkpoint_dir = dir.join("checkpoint");
-    for plan in before_start {
-        plan_elsewhere(&checkpoint_dir, plan).await.unwrap();
-    }
-    let fetched = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let source = ScriptedSource {
-        deliveries: deliveries.into(),
-        checkpoint_dir: checkpoint_dir.clone(),
-        fetched: fetched.clone(),
-        assignment: assignment.map(<[i32]>::to_vec),
-        asked_mid_batch: asked_mid_batch.clone(),
-    };
-    let (mut pipeline, out) = copy_pipeline(name, &dir, trigger, source).await;
-    let mut reports = Collect(Vec::new());
-    let (_stop, stopped) = watch::channel(false);
-    pipeline.run(&mut reports, stopped).await.unwrap();
-
-    let mut names = Vec::new();
-    for partition in out.batches.iter() {
-        for batch in partition.read().await.iter() {
-            let batch: &RecordBatch = batch;
-            let column = batch.column(1).as_string::<i32>();
-            names.extend(column.iter().map(|v| v.unwrap_or_default().to_string()));
-        }
-    }
-    let fetched = fetched.lock().unwrap().clone();
-    std::fs::remove_dir_all(&dir).ok();
-    (reports.0, fetched, names)
-}
+mod scripted;
+use scripted::*;
 
 #[tokio::test]
 async fn a_batch_taken_over_mid_flight_is_replayed_once_whole() {
@@ -280,7 +30,7 @@ async fn a_batch_taken_over_mid_flight_is_replayed_once_whole() {
             other: Some(OtherPlan {
                 batch_id: 42,
                 ranges: ranges(&[(1, 0, 6), (2, 0, 3)]),
-                write_time: 5_000_000,
+                write_time: at(5_000_000),
                 committed: false,
             }),
             records: vec![(0, 10..12), (1, 0..10)],
@@ -310,8 +60,8 @@ async fn a_batch_taken_over_mid_flight_is_replayed_once_whole() {
         ]
     );
     // ... at exactly its write time, and every later batch above it.
-    assert_eq!(reports[1].write_time, 5_000_000);
-    assert!(reports[2].write_time >= 5_000_000 + 9);
+    assert_eq!(reports[1].write_time, at(5_000_000));
+    assert!(reports[2].write_time >= at(5_000_000 + 9));
     assert_eq!(fetched, vec![ranges(&[(1, 0, 6), (2, 0, 3)])]);
     // Every record written once.
     let mut want: Vec<String> = (0..10).map(|o| format!("p0o{o}")).collect();
@@ -336,7 +86,7 @@ async fn a_partition_taken_over_between_batches_continues_after_its_committed_en
             other: Some(OtherPlan {
                 batch_id: 7,
                 ranges: ranges(&[(1, 0, 4)]),
-                write_time: 1_000,
+                write_time: at(1_000),
                 committed: true,
             }),
             records: vec![(1, 0..10)],
@@ -374,13 +124,13 @@ async fn a_replayed_batch_is_not_processed_again_when_the_stream_redelivers_it()
             OtherPlan {
                 batch_id: 2,
                 ranges: ranges(&[(0, 0, 4)]),
-                write_time: 1_000,
+                write_time: at(1_000),
                 committed: true,
             },
             OtherPlan {
                 batch_id: 3,
                 ranges: ranges(&[(0, 4, 9)]),
-                write_time: 7_000,
+                write_time: at(7_000),
                 committed: false,
             },
         ];
@@ -415,13 +165,13 @@ fn stopped_mid_batch() -> Vec<OtherPlan> {
         OtherPlan {
             batch_id: 2,
             ranges: ranges(&[(0, 0, 4)]),
-            write_time: 1_000,
+            write_time: at(1_000),
             committed: true,
         },
         OtherPlan {
             batch_id: 3,
             ranges: ranges(&[(0, 4, 9), (1, 0, 3)]),
-            write_time: 7_000,
+            write_time: at(7_000),
             committed: false,
         },
     ]
@@ -449,7 +199,7 @@ async fn after_a_restart_the_owner_replays_the_planned_batch_whole() {
         .collect();
     assert_eq!(
         summary[0],
-        (3, true, ranges(&[(0, 4, 9), (1, 0, 3)]), 7_000)
+        (3, true, ranges(&[(0, 4, 9), (1, 0, 3)]), at(7_000))
     );
     assert_eq!(fetched, vec![ranges(&[(0, 4, 9), (1, 0, 3)])]);
     assert_eq!(reports[1].ranges, ranges(&[(0, 9, 12)]));
@@ -511,7 +261,7 @@ async fn an_available_now_run_replays_every_plan_at_start() {
 async fn a_write_time_floor_far_ahead_of_the_clock_stops_the_job_naming_the_partition() {
     let dir = temp_dir("clock-jump");
     let checkpoint_dir = dir.join("checkpoint");
-    let year_ahead = now_micros() + 365 * 24 * 3_600 * 1_000_000;
+    let year_ahead = WriteTime::now().as_micros() + 365 * 24 * 3_600 * 1_000_000;
     // Written as that instance left it: committed up to 4, floor a year ahead.
     std::fs::create_dir_all(checkpoint_dir.join("t")).unwrap();
     std::fs::write(
@@ -519,17 +269,14 @@ async fn a_write_time_floor_far_ahead_of_the_clock_stops_the_job_naming_the_part
         format!(r#"{{"committed_end":4,"write_time_end":{year_ahead},"pending":null}}"#),
     )
     .unwrap();
-    let source = ScriptedSource {
-        deliveries: vec![Delivery {
+    let source = ScriptedSource::new(
+        vec![Delivery {
             other: None,
             records: vec![(3, 4..8)],
-        }]
-        .into(),
-        checkpoint_dir: checkpoint_dir.clone(),
-        fetched: Arc::default(),
-        assignment: Some(vec![3]),
-        asked_mid_batch: Arc::default(),
-    };
+        }],
+        &checkpoint_dir,
+        Some(&[3]),
+    );
     let (mut pipeline, out) = copy_pipeline("clock-jump", &dir, CONTINUOUS, source).await;
     let (_stop, stopped) = watch::channel(false);
     let err = pipeline
@@ -574,4 +321,40 @@ async fn the_source_is_not_read_while_a_batch_is_in_flight() {
     );
     let want: Vec<String> = (0..15).map(|o| format!("p0o{o}")).collect();
     assert_eq!(names, want);
+}
+
+mod pieces;
+mod positions;
+
+#[tokio::test]
+async fn every_report_says_where_its_time_went_stage_by_stage() {
+    let deliveries = vec![Delivery {
+        other: None,
+        records: vec![(0, 0..20)],
+    }];
+    let (reports, _, _) = run("stages", CONTINUOUS, None, vec![], deliveries).await;
+    assert_eq!(reports.len(), 1);
+    let s = reports[0].stages;
+    // The copy transform renames a column: a projection DataFusion times.
+    for (stage, took) in [
+        ("decode", s.decode),
+        ("sql", s.sql),
+        ("write", s.write),
+        ("checkpoint", s.checkpoint),
+    ] {
+        assert!(took > std::time::Duration::ZERO, "{stage}: {s:?}");
+    }
+    let inside: std::time::Duration = s
+        .labelled()
+        .iter()
+        .filter(|(stage, _)| *stage != "fetch" && *stage != "plan")
+        .map(|(_, took)| *took)
+        .sum();
+    assert!(
+        inside <= reports[0].duration,
+        "{s:?} within {:?}",
+        reports[0].duration
+    );
+    // Scripted records carry no Kafka timestamp: no latency to report.
+    assert_eq!(reports[0].latency, None);
 }

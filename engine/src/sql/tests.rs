@@ -38,7 +38,7 @@ fn batch(ids: &[&str]) -> BatchContext {
     BatchContext {
         batch_id: 0,
         input,
-        write_time_micros: 0,
+        write_time: crate::WriteTime::default(),
     }
 }
 
@@ -225,4 +225,20 @@ fn the_offline_check_refuses_volatile_functions_and_passes_deterministic_ones() 
         err.contains("ts.sql: line 1:33: `current_timestamp()`"),
         "{err}"
     );
+}
+
+#[test]
+fn an_insert_without_a_row_count_is_an_error_not_zero_rows() {
+    let file = Path::new("sql/x.sql");
+    let err = acknowledged_rows(&[], file).unwrap_err().to_string();
+    assert!(
+        err.contains("sql/x.sql: the INSERT returned no row count"),
+        "{err}"
+    );
+    let counted = RecordBatch::try_from_iter([(
+        "count",
+        Arc::new(UInt64Array::from(vec![3u64])) as datafusion::arrow::array::ArrayRef,
+    )])
+    .unwrap();
+    assert_eq!(acknowledged_rows(&[counted], file).unwrap(), 3);
 }

@@ -111,13 +111,28 @@ fn job_env(names: &Names, max_records: usize) -> Vec<(String, String)> {
     env
 }
 
-async fn wait_for_rows(names: &Names, n: usize, deadline: Duration) {
+/// Waits for `n` rows; on a timeout, fails with what the jobs logged, which
+/// is what explains a stall (rebalances, moves, retries).
+async fn wait_for_rows(jobs: &[&Job], names: &Names, n: usize, deadline: Duration) {
     let session = session().await;
-    eventually(deadline, &format!("{n} rows in {}", names.keyspace), || {
-        let (session, ks) = (&session, names.keyspace.clone());
-        async move { count_rows(session, &ks).await == n as i64 }
-    })
-    .await;
+    let start = Instant::now();
+    let mut stored = 0;
+    while start.elapsed() < deadline {
+        stored = count_rows(&session, &names.keyspace).await;
+        if stored == n as i64 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let logs: Vec<String> = jobs
+        .iter()
+        .map(|job| format!("--- {} ---\n{}", job.name(), job.membership_and_tail()))
+        .collect();
+    panic!(
+        "timed out after {deadline:?} waiting for {n} rows in {} ({stored} stored)\n{}",
+        names.keyspace,
+        logs.join("\n")
+    );
 }
 
 /// The plans pending in a job's file checkpoint (`.ember/checkpoints/<group>`
@@ -244,7 +259,7 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
         job = Job::run("kill", &env);
     }
     finish_producing(producer);
-    rt.block_on(wait_for_rows(&names, n, Duration::from_secs(300)));
+    rt.block_on(wait_for_rows(&[&job], &names, n, Duration::from_secs(300)));
     job.stop("TERM", Duration::from_secs(10));
     rt.block_on(async {
         assert_exactly_these_users(&session().await, &names.keyspace, &users(seed, n)).await;
@@ -360,7 +375,7 @@ fn cassandra_down_for_20_s_is_waited_out() {
     );
 
     finish_producing(producer);
-    rt.block_on(wait_for_rows(&names, n, Duration::from_secs(240)));
+    rt.block_on(wait_for_rows(&[&job], &names, n, Duration::from_secs(240)));
     job.stop("TERM", Duration::from_secs(10));
     assert!(
         job.stderr().contains("retrying"),
@@ -413,6 +428,7 @@ fn a_kafka_restart_loses_nothing() {
     );
     produce_users(&names.topic, 4, after, seed_after);
     rt.block_on(wait_for_rows(
+        &[&job],
         &names,
         before + after,
         Duration::from_secs(240),
@@ -494,7 +510,12 @@ fn the_surviving_instance_takes_over_a_killed_ones_partitions() {
         .collect();
     finish_producing(producer);
     let rt = runtime();
-    rt.block_on(wait_for_rows(&names, n, Duration::from_secs(240)));
+    rt.block_on(wait_for_rows(
+        &[&a, &b],
+        &names,
+        n,
+        Duration::from_secs(240),
+    ));
     b.stop("TERM", Duration::from_secs(10));
     // b replayed a's unfinished batch once, whole, as it was planned (same
     // ranges, same write time), before going on with those partitions.
@@ -631,7 +652,12 @@ fn an_idle_topic_keeps_a_processing_time_job_healthy() {
     );
     produce_users(&names.topic, 2, 1_000, 7_005);
     let rt = runtime();
-    rt.block_on(wait_for_rows(&names, 1_000, Duration::from_secs(60)));
+    rt.block_on(wait_for_rows(
+        &[&job],
+        &names,
+        1_000,
+        Duration::from_secs(60),
+    ));
     job.stop("TERM", Duration::from_secs(10));
     assert!(
         !job.stderr().contains("ERROR"),

@@ -96,6 +96,34 @@ impl Job {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
+    /// The job's name and id, as its log files are named.
+    pub fn name(&self) -> String {
+        self.stderr
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The log lines about group membership and partition moves (which
+    /// explain most stalls), then the log's tail.
+    pub fn membership_and_tail(&self) -> String {
+        let log = self.stderr();
+        let membership: Vec<&str> = log
+            .lines()
+            .filter(|l| {
+                ["assigned", "revoked", "moving", "start where", "rebalance"]
+                    .iter()
+                    .any(|w| l.contains(w))
+            })
+            .collect();
+        let first = membership.len().saturating_sub(40);
+        format!(
+            "membership:\n{}\ntail:\n{}",
+            membership[first..].join("\n"),
+            tail(&log)
+        )
+    }
+
     /// SIGTERM, then asserts a clean exit within `within`; returns how long
     /// the exit took.
     pub fn stop(&mut self, sig: &str, within: Duration) -> Duration {

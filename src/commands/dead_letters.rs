@@ -2,7 +2,6 @@
 //! counted, shown, and re-driven through the pipeline's current config.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -12,12 +11,13 @@ use ember::authoring::dead_letters::{
 };
 use ember::authoring::preview::preview;
 use ember::config::LoadedPipeline;
-use ember::runner::build_pipeline;
 use ember_connectors::kafka::ReadWindow;
 use ember_engine::source::RawRecord;
 use ember_engine::Trigger;
-use tokio::sync::watch;
 
+use super::lifecycle::{
+    build_unless_signalled, close_within, sink_names, stop_on_signals, CONSUMER_CLOSE,
+};
 use crate::commands::preview::{print_preview, Format, Where};
 use crate::run_report::{print_run_summary, summary_json_line, LineReporter};
 use crate::signals::Signals;
@@ -205,42 +205,22 @@ async fn redrive(loaded: LoadedPipeline, summary_json: bool) -> Result<()> {
     let mut signals = Signals::new();
     let group = redrive_group(&loaded);
     let loaded = redrive_pipeline(loaded);
-    let mut engine = tokio::select! {
-        built = build_pipeline(&loaded, Some(Trigger::AvailableNow)) => built?.pipeline,
-        _ = signals.recv() => {
-            eprintln!("ember: shutdown requested while starting: stopped before any batch");
-            return Ok(());
-        }
+    let Some(built) =
+        build_unless_signalled(&loaded, Some(Trigger::AvailableNow), &mut signals).await?
+    else {
+        return Ok(());
     };
+    let mut engine = built.pipeline;
     println!(
         "ember dead-letters redrive: {} (group {group}) → {} ({} SQL file(s))",
         loaded.config.source.topic,
-        loaded
-            .config
-            .sinks
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", "),
+        sink_names(&loaded),
         loaded.config.sql.len()
     );
     println!("  checkpoint {}", loaded.checkpoint_location());
-    let (stop, stopped) = watch::channel(false);
-    tokio::spawn(async move {
-        signals.recv().await;
-        tracing::info!("shutdown requested: finishing the batch in flight");
-        let _ = stop.send(true);
-        signals.recv().await;
-        std::process::exit(130);
-    });
+    let stopped = stop_on_signals(signals);
     let outcome = engine.run(&mut LineReporter, stopped).await;
-    // As in `ember run`: the consumer's close can block; give it 5 s.
-    let (closed, wait) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        drop(engine);
-        let _ = closed.send(());
-    });
-    let _ = wait.recv_timeout(Duration::from_secs(5));
+    close_within(engine, CONSUMER_CLOSE);
     let summary = outcome?;
     print_run_summary(&summary);
     if summary_json {

@@ -4,6 +4,7 @@ pub(crate) mod check;
 pub(crate) mod cql;
 pub(crate) mod dead_letters;
 pub(crate) mod landed;
+mod lifecycle;
 pub(crate) mod preview;
 pub(crate) mod produce;
 pub(crate) mod run;

@@ -9,10 +9,12 @@ use anyhow::{Context, Result};
 use ember::config::LoadedPipeline;
 use ember::observe::progress::{SinkInfo, SqlFile};
 use ember::observe::{self, Observer, ObservingReporter, PipelineInfo};
-use ember::runner::{build_pipeline, BuiltPipeline};
+use ember::runner::BuiltPipeline;
 use ember_engine::{Reporter, Trigger};
-use tokio::sync::watch;
 
+use super::lifecycle::{
+    build_unless_signalled, close_within, sink_names, stop_on_signals, CONSUMER_CLOSE,
+};
 use crate::run_report::{print_run_summary, summary_json_line, LineReporter, StatusLine};
 use crate::signals::Signals;
 
@@ -101,28 +103,19 @@ pub(crate) async fn run(args: RunArgs) -> Result<()> {
         ),
         _ => None,
     };
-    let BuiltPipeline {
+    let Some(BuiltPipeline {
         pipeline: mut engine,
         sink_activity,
-    } = tokio::select! {
-        built = build_pipeline(&loaded, trigger) => built?,
-        _ = signals.recv() => {
-            eprintln!("ember: shutdown requested while starting: stopped before any batch");
-            return Ok(());
-        }
+    }) = build_unless_signalled(&loaded, trigger, &mut signals).await?
+    else {
+        return Ok(());
     };
     let spec = engine.spec().clone();
     println!(
         "ember run {}: {} → {} ({} SQL file(s)), trigger {}",
         spec.name,
         loaded.config.source.topic,
-        loaded
-            .config
-            .sinks
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", "),
+        sink_names(&loaded),
         spec.sql_files.len(),
         spec.trigger
     );
@@ -140,20 +133,7 @@ pub(crate) async fn run(args: RunArgs) -> Result<()> {
             Duration::from_secs(1),
         );
     }
-    let (stop, stopped) = watch::channel(false);
-    tokio::spawn(async move {
-        signals.recv().await;
-        tracing::info!(
-            "shutdown requested: finishing the batch in flight (signal again to exit at once)"
-        );
-        let _ = stop.send(true);
-        // A batch can wait minutes for an unavailable sink; an operator who
-        // cannot wait gets out now. Nothing of that batch is committed, so
-        // the next start replays it.
-        signals.recv().await;
-        eprintln!("ember: second signal: exiting without committing the batch in flight (it is replayed on the next start)");
-        std::process::exit(130);
-    });
+    let stopped = stop_on_signals(signals);
     let mut lines = LineReporter;
     let mut status = match (&observer, on_terminal) {
         (Some(o), true) => Some(StatusLine::new(o.clone())),
@@ -172,18 +152,7 @@ pub(crate) async fn run(args: RunArgs) -> Result<()> {
     if let Some(s) = &mut status {
         s.finish();
     }
-    // Everything is committed by now. Closing the consumer leaves the group
-    // cleanly, but librdkafka's close can block forever when a rebalance
-    // lands in the middle of it: give it a few seconds on its own thread,
-    // then exit regardless (the broker then drops the member by timeout).
-    let (closed, wait) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        drop(engine);
-        let _ = closed.send(());
-    });
-    if wait.recv_timeout(Duration::from_secs(5)).is_err() {
-        tracing::warn!("the Kafka consumer did not close within 5 s; exiting anyway");
-    }
+    close_within(engine, CONSUMER_CLOSE);
     let summary = outcome?;
     print_run_summary(&summary);
     if summary_json {

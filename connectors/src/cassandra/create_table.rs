@@ -241,6 +241,19 @@ impl Parser<'_> {
         }
     }
 
+    /// `PRIMARY KEY`, in a column definition or on its own: there is one
+    /// per table, and `key_at` remembers where it was.
+    fn primary_key(&mut self, key_at: &mut Option<Pos>) -> Result<(), CqlParseError> {
+        let at = self.pos();
+        self.at += 1;
+        self.expect_keyword("key")?;
+        if key_at.is_some() {
+            return Err(error(self.file, at, "a second PRIMARY KEY".into()));
+        }
+        *key_at = Some(at);
+        Ok(())
+    }
+
     /// `( definition, … )` after the table name.
     fn column_list(&mut self, table: String) -> Result<SinkColumns, CqlParseError> {
         self.expect_punct('(', "to open the column list")?;
@@ -251,13 +264,7 @@ impl Parser<'_> {
         let mut key_at: Option<Pos> = None;
         loop {
             if self.keyword("primary") {
-                let at = self.pos();
-                self.at += 1;
-                self.expect_keyword("key")?;
-                if key_at.is_some() {
-                    return Err(error(self.file, at, "a second PRIMARY KEY".into()));
-                }
-                key_at = Some(at);
+                self.primary_key(&mut key_at)?;
                 self.expect_punct('(', "after PRIMARY KEY")?;
                 if self.punct('(') {
                     self.at += 1;
@@ -288,13 +295,7 @@ impl Parser<'_> {
                     self.at += 1;
                 }
                 if self.keyword("primary") {
-                    let at = self.pos();
-                    self.at += 1;
-                    self.expect_keyword("key")?;
-                    if key_at.is_some() {
-                        return Err(error(self.file, at, "a second PRIMARY KEY".into()));
-                    }
-                    key_at = Some(at);
+                    self.primary_key(&mut key_at)?;
                     partition = vec![(name.clone(), name_at)];
                 }
                 columns.push((name, ty, type_at));

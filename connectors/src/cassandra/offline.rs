@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session as DfSession, TableProvider};
-use datafusion::common::{not_impl_err, plan_err, DataFusionError, Result as DfResult};
+use datafusion::common::{DataFusionError, Result as DfResult};
 use datafusion::datasource::sink::{DataSink, DataSinkExec};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::dml::InsertOp;
@@ -27,6 +27,7 @@ use super::create_table::SinkColumns;
 use super::delete::{key_schema, UnsupportedKey};
 use super::encode::{RowEncoder, UnsupportedType};
 use super::schema::CqlKind;
+use super::table::{upserts_only, write_only};
 
 /// A write-only table that keeps the rows written to it (and, with
 /// deletes, the keys of the rows tombstones delete).
@@ -131,10 +132,7 @@ impl TableProvider for OfflineTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        not_impl_err!(
-            "the Cassandra sink {} is write-only; read it with cqlsh or a query tool",
-            self.columns.table
-        )
+        write_only(&self.columns.table)
     }
 
     async fn insert_into(
@@ -143,10 +141,7 @@ impl TableProvider for OfflineTable {
         input: Arc<dyn ExecutionPlan>,
         insert_op: InsertOp,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        // The same refusal as the live sink's: what plans here plans there.
-        if insert_op != InsertOp::Append {
-            return plan_err!("{insert_op} is not supported by the Cassandra sink (upserts only)");
-        }
+        upserts_only(insert_op)?;
         let sink = Capture {
             key: self.columns.names[..self.columns.key_len].to_vec(),
             table: self.columns.table.clone(),

@@ -184,10 +184,7 @@ impl TableProvider for CassandraTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        not_impl_err!(
-            "the Cassandra sink {} is write-only; read it with cqlsh or a query tool",
-            self.name
-        )
+        write_only(&self.name)
     }
 
     async fn insert_into(
@@ -196,9 +193,7 @@ impl TableProvider for CassandraTable {
         input: Arc<dyn ExecutionPlan>,
         insert_op: InsertOp,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        if insert_op != InsertOp::Append {
-            return plan_err!("{insert_op} is not supported by the Cassandra sink (upserts only)");
-        }
+        upserts_only(insert_op)?;
         let sink = CassandraSink {
             name: self.name.clone(),
             schema: self.columns.arrow.clone(),
@@ -207,6 +202,21 @@ impl TableProvider for CassandraTable {
         };
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }
+}
+
+/// A scan of a sink table: refused, here and in the offline sink alike.
+pub(crate) fn write_only(table: &str) -> DfResult<Arc<dyn ExecutionPlan>> {
+    not_impl_err!("the Cassandra sink {table} is write-only; read it with cqlsh or a query tool")
+}
+
+/// Only `INSERT INTO` plans: a Cassandra write is an upsert, so neither an
+/// overwrite nor a replace means anything (refused offline too, so what
+/// plans in `ember check` plans in `ember run`).
+pub(crate) fn upserts_only(insert_op: InsertOp) -> DfResult<()> {
+    if insert_op != InsertOp::Append {
+        return plan_err!("{insert_op} is not supported by the Cassandra sink (upserts only)");
+    }
+    Ok(())
 }
 
 #[async_trait]

@@ -11,6 +11,12 @@ use super::security::KafkaSecurity;
 pub enum KafkaAdminError {
     #[error("cannot reach Kafka at {brokers}: {message}")]
     Connect { brokers: String, message: String },
+    #[error("cannot reach Kafka at {brokers}: {cause}")]
+    Preflight {
+        brokers: String,
+        #[source]
+        cause: super::PreflightError,
+    },
     #[error("cannot create topic `{topic}`: {message}")]
     Create { topic: String, message: String },
 }
@@ -26,11 +32,13 @@ pub async fn check_connection(
         super::preflight(&config, None, std::time::Duration::from_secs(20))
     })
     .await
-    .map_err(|e| e.to_string())
-    .and_then(|r| r)
-    .map_err(|message| KafkaAdminError::Connect {
+    .map_err(|e| KafkaAdminError::Connect {
         brokers: brokers.into(),
-        message,
+        message: e.to_string(),
+    })?
+    .map_err(|cause| KafkaAdminError::Preflight {
+        brokers: brokers.into(),
+        cause,
     })
 }
 

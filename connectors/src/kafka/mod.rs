@@ -131,6 +131,29 @@ impl ClientContext for SecurityErrors {
     }
 }
 
+/// Why the brokers could not be used at start.
+#[derive(Debug, thiserror::Error)]
+pub enum PreflightError {
+    /// The settings do not make a client (librdkafka refused them).
+    #[error("{message}")]
+    Client {
+        message: String,
+        #[source]
+        cause: KafkaError,
+    },
+    /// A broker refused this client: its credentials or TLS handshake.
+    /// These do not fix themselves, so there is no point in waiting.
+    #[error("{0}")]
+    Refused(String),
+    /// No broker answered within the time given.
+    #[error("{message}")]
+    Unreachable {
+        message: String,
+        #[source]
+        cause: KafkaError,
+    },
+}
+
 /// Connects with `config` and asks for metadata, serving librdkafka's
 /// callbacks meanwhile, so that a refused password or certificate fails
 /// here, at start, with the reason, instead of as a timeout later (or as
@@ -139,7 +162,7 @@ pub(crate) fn preflight(
     config: &ClientConfig,
     topic: Option<&str>,
     timeout: std::time::Duration,
-) -> Result<(), String> {
+) -> Result<(), PreflightError> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use std::time::{Duration, Instant};
     let mut config = config.clone();
@@ -147,18 +170,24 @@ pub(crate) fn preflight(
     config.set("group.id", "ember-preflight");
     let consumer: BaseConsumer<SecurityErrors> = config
         .create_with_context(SecurityErrors::default())
-        .map_err(|e| client_error(&e))?;
+        .map_err(|cause| PreflightError::Client {
+            message: client_error(&cause),
+            cause,
+        })?;
     let started = Instant::now();
     loop {
         // Serves the error callback (authentication, TLS).
         let _ = consumer.poll(Duration::from_millis(100));
         if let Some(reason) = consumer.context().reason() {
-            return Err(reason);
+            return Err(PreflightError::Refused(reason));
         }
         match consumer.fetch_metadata(topic, Duration::from_millis(500)) {
             Ok(_) => return Ok(()),
-            Err(e) if started.elapsed() >= timeout => {
-                return Err(consumer.context().explain(client_error(&e)))
+            Err(cause) if started.elapsed() >= timeout => {
+                return Err(PreflightError::Unreachable {
+                    message: consumer.context().explain(client_error(&cause)),
+                    cause,
+                })
             }
             Err(_) => {}
         }

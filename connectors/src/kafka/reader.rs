@@ -85,29 +85,15 @@ pub fn scan_topic(
     stall: Duration,
     visit: &mut dyn FnMut(StoredRecord) -> bool,
 ) -> Result<(), SourceError> {
+    // `group.id` is required by librdkafka for a consumer, but never
+    // joined: the partitions are assigned and no offset is committed.
     let mut config = super::client_config(brokers, security, options);
-    // Required by librdkafka for a consumer, but never joined: the
-    // partitions are assigned and no offset is committed.
     config
-        .set("group.id", "ember-reader")
-        .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false");
-    let consumer: BaseConsumer<super::SecurityErrors> = config
-        .create_with_context(super::SecurityErrors::default())
-        .map_err(|e| SourceError::connection_from(super::client_error(&e), e))?;
-    let explain = |what: String, e: rdkafka::error::KafkaError| {
-        SourceError::connection_from(consumer.context().explain(what), e)
-    };
-    let metadata = consumer
-        .fetch_metadata(Some(topic), METADATA_TIMEOUT)
-        .map_err(|e| explain(format!("metadata of topic {topic}"), e))?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic && t.error().is_none())
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
+    let reader = GrouplessReader::open(config, "ember-reader")?;
+    let consumer = &reader.consumer;
+    let partitions = reader.partitions(topic)?;
     if partitions.is_empty() {
         return Err(SourceError::Topic {
             topic: topic.into(),
@@ -118,7 +104,7 @@ pub fn scan_topic(
     for &p in &partitions {
         let (low, high) = consumer
             .fetch_watermarks(topic, p, METADATA_TIMEOUT)
-            .map_err(|e| explain(format!("watermarks of {topic}/{p}"), e))?;
+            .map_err(|e| reader.error(format!("watermarks of {topic}/{p}"), e))?;
         ranges.insert(p, (low, high));
     }
     match &window {
@@ -142,7 +128,7 @@ pub fn scan_topic(
         if low < high {
             assignment
                 .add_partition_offset(topic, p, Offset::Offset(low))
-                .map_err(|e| explain(format!("assign {topic}/{p}"), e))?;
+                .map_err(|e| reader.error(format!("assign {topic}/{p}"), e))?;
         }
     }
     if assignment.count() == 0 {
@@ -150,7 +136,7 @@ pub fn scan_topic(
     }
     consumer
         .assign(&assignment)
-        .map_err(|e| explain(format!("assign {topic}"), e))?;
+        .map_err(|e| reader.error(format!("assign {topic}"), e))?;
     let mut left: BTreeMap<i32, i64> = ranges
         .iter()
         .filter(|(_, (low, high))| low < high)
@@ -167,7 +153,7 @@ pub fn scan_topic(
         let Some(message) = consumer.poll(Duration::from_millis(200)) else {
             continue;
         };
-        let m = message.map_err(|e| explain(format!("reading {topic}"), e))?;
+        let m = message.map_err(|e| reader.error(format!("reading {topic}"), e))?;
         progress = Instant::now();
         let (p, offset) = (m.partition(), m.offset());
         let Some(&end) = left.get(&p) else { continue };
@@ -213,31 +199,18 @@ pub fn committed_offsets(
     group: &str,
     topic: &str,
 ) -> Result<BTreeMap<i32, i64>, SourceError> {
-    let mut config = super::client_config(brokers, security, options);
-    config
-        .set("group.id", group)
-        .set("enable.auto.commit", "false");
-    let consumer: BaseConsumer<super::SecurityErrors> = config
-        .create_with_context(super::SecurityErrors::default())
-        .map_err(|e| SourceError::connection_from(super::client_error(&e), e))?;
-    let explain = |what: String, e: rdkafka::error::KafkaError| {
-        SourceError::connection_from(consumer.context().explain(what), e)
-    };
-    let metadata = consumer
-        .fetch_metadata(Some(topic), METADATA_TIMEOUT)
-        .map_err(|e| explain(format!("metadata of topic {topic}"), e))?;
+    let reader = GrouplessReader::open(super::client_config(brokers, security, options), group)?;
     let mut partitions = TopicPartitionList::new();
-    for t in metadata.topics().iter().filter(|t| t.name() == topic) {
-        for p in t.partitions() {
-            partitions.add_partition(topic, p.id());
-        }
+    for p in reader.partitions(topic)? {
+        partitions.add_partition(topic, p);
     }
     if partitions.count() == 0 {
         return Ok(BTreeMap::new());
     }
-    let committed = consumer
+    let committed = reader
+        .consumer
         .committed_offsets(partitions, METADATA_TIMEOUT)
-        .map_err(|e| explain(format!("offsets of group {group} on {topic}"), e))?;
+        .map_err(|e| reader.error(format!("offsets of group {group} on {topic}"), e))?;
     Ok(committed
         .elements()
         .iter()
@@ -246,4 +219,41 @@ pub fn committed_offsets(
             _ => None,
         })
         .collect())
+}
+
+/// A consumer that names a group but never joins it: partitions are
+/// assigned, and nothing is committed for the group.
+struct GrouplessReader {
+    consumer: BaseConsumer<super::SecurityErrors>,
+}
+
+impl GrouplessReader {
+    fn open(mut config: rdkafka::ClientConfig, group: &str) -> Result<Self, SourceError> {
+        config
+            .set("group.id", group)
+            .set("enable.auto.commit", "false");
+        let consumer = config
+            .create_with_context(super::SecurityErrors::default())
+            .map_err(|e| SourceError::connection_from(super::client_error(&e), e))?;
+        Ok(GrouplessReader { consumer })
+    }
+
+    /// A failure of `what`, with the authentication/TLS failure behind it.
+    fn error(&self, what: String, e: rdkafka::error::KafkaError) -> SourceError {
+        SourceError::connection_from(self.consumer.context().explain(what), e)
+    }
+
+    /// The partitions of `topic` (none if it does not exist).
+    fn partitions(&self, topic: &str) -> Result<Vec<i32>, SourceError> {
+        let metadata = self
+            .consumer
+            .fetch_metadata(Some(topic), METADATA_TIMEOUT)
+            .map_err(|e| self.error(format!("metadata of topic {topic}"), e))?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic && t.error().is_none())
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect())
+    }
 }

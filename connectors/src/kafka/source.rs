@@ -105,7 +105,7 @@ impl KafkaSource {
         tokio::task::spawn_blocking(move || super::preflight(&check, None, METADATA_TIMEOUT))
             .await
             .map_err(SourceError::task)?
-            .map_err(SourceError::connection)?;
+            .map_err(|e| SourceError::connection_from(e.to_string(), e))?;
         let consumer: Inner = client
             .create_with_context(SourceContext::default())
             .map_err(|e| SourceError::connection_from(super::client_error(&e), e))?;
